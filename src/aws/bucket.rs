@@ -1,0 +1,291 @@
+//! The S3 bucket: observe (owner, public access block, encryption, policy, tags), create with
+//! its tags, secure it, empty it (`--force`) and delete it.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use serde_json::Value;
+
+use super::{Wait, poll};
+use crate::model::{ObservedBucket, Owner};
+use crate::ui::Progress;
+
+/// Whether an S3 error carries one of these error codes (S3 does not model these errors).
+fn has_code<E: ProvideErrorMetadata>(err: &E, codes: &[&str]) -> bool {
+    err.code().is_some_and(|c| codes.contains(&c))
+}
+
+/// The bucket as it is, or `None` when no bucket has that name. A bucket owned by another
+/// account is an error: its name is taken.
+pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedBucket>> {
+    match client.head_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+            bail!(
+                "bucket `{name}` exists and belongs to someone else (access denied)\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
+    }
+    let (tags, pab, enc, policy) = tokio::join!(
+        client.get_bucket_tagging().bucket(name).send(),
+        client.get_public_access_block().bucket(name).send(),
+        client.get_bucket_encryption().bucket(name).send(),
+        client.get_bucket_policy().bucket(name).send(),
+    );
+    let tags: BTreeMap<String, String> = match tags {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchTagSet"])) => BTreeMap::new(),
+        Err(e) => return Err(e).with_context(|| format!("failed to read the tags of bucket `{name}`")),
+    };
+    let public_access_blocked = match pab {
+        Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchPublicAccessBlockConfiguration"])) => false,
+        Err(e) => return Err(e).with_context(|| format!("failed to read the public access block of bucket `{name}`")),
+    };
+    let encrypted = match enc {
+        Ok(out) => out
+            .server_side_encryption_configuration()
+            .is_some_and(|c| c.rules().iter().any(|r| r.apply_server_side_encryption_by_default().is_some())),
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["ServerSideEncryptionConfigurationNotFoundError"])) => false,
+        Err(e) => return Err(e).with_context(|| format!("failed to read the encryption of bucket `{name}`")),
+    };
+    let policy = match policy {
+        Ok(out) => match out.policy() {
+            Some(text) => Some(
+                serde_json::from_str::<Value>(text)
+                    .with_context(|| format!("bucket `{name}` has a policy that is not JSON"))?,
+            ),
+            None => None,
+        },
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchBucketPolicy"])) => None,
+        Err(e) => return Err(e).with_context(|| format!("failed to read the policy of bucket `{name}`")),
+    };
+    let owner = Owner::from_tags(deployment, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Ok(Some(ObservedBucket {
+        owner,
+        tags,
+        public_access_blocked,
+        encrypted,
+        policy,
+    }))
+}
+
+/// Create the bucket with its tags in the same call (so an interrupted run never leaves an
+/// untagged bucket behind). us-east-1 takes no location constraint; other regions need one.
+pub async fn create(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    region: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<()> {
+    progress.step(&format!("creating bucket `{name}`"));
+    let mut conf = CreateBucketConfiguration::builder().set_tags(Some(tag_list(tags)?));
+    if region != "us-east-1" {
+        conf = conf.location_constraint(BucketLocationConstraint::from(region));
+    }
+    match client
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(conf.build())
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_exists()) => bail!(
+            "bucket `{name}` already exists in another account\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("failed to create bucket `{name}`")),
+    }
+    // S3 is eventually consistent right after creation: wait until the bucket answers.
+    poll(progress, &format!("bucket `{name}` to exist"), Wait::STATE, || async {
+        match client.head_bucket().bucket(name).send().await {
+            Ok(_) => Ok(Some(())),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
+        }
+    })
+    .await?;
+    // The tags in CreateBucketConfiguration are not honoured everywhere: make sure they are set.
+    let observed = observe(client, name, "").await?;
+    if let Some(b) = observed
+        && tags.iter().any(|(k, v)| b.tags.get(k) != Some(v))
+    {
+        set_tags(client, name, &b.tags, tags).await?;
+    }
+    Ok(())
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().context("bucket tag"))
+        .collect()
+}
+
+/// Merge `add` into the bucket's existing tags (PutBucketTagging replaces the whole set).
+pub async fn set_tags(
+    client: &Client,
+    name: &str,
+    existing: &BTreeMap<String, String>,
+    add: &BTreeMap<String, String>,
+) -> Result<()> {
+    let mut all = existing.clone();
+    all.extend(add.clone());
+    client
+        .put_bucket_tagging()
+        .bucket(name)
+        .tagging(Tagging::builder().set_tag_set(Some(tag_list(&all)?)).build().context("tagging")?)
+        .send()
+        .await
+        .with_context(|| format!("failed to tag bucket `{name}`"))?;
+    Ok(())
+}
+
+/// Turn all four Block Public Access settings on.
+pub async fn block_public_access(client: &Client, name: &str) -> Result<()> {
+    client
+        .put_public_access_block()
+        .bucket(name)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to block public access to bucket `{name}`"))?;
+    Ok(())
+}
+
+/// Turn default encryption (SSE-S3) on.
+pub async fn encrypt(client: &Client, name: &str) -> Result<()> {
+    let rule = ServerSideEncryptionRule::builder()
+        .apply_server_side_encryption_by_default(
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build()
+                .context("encryption default")?,
+        )
+        .build();
+    client
+        .put_bucket_encryption()
+        .bucket(name)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(rule)
+                .build()
+                .context("encryption configuration")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to turn on default encryption of bucket `{name}`"))?;
+    Ok(())
+}
+
+/// Put the bucket policy.
+pub async fn put_policy(client: &Client, name: &str, policy: &Value) -> Result<()> {
+    client
+        .put_bucket_policy()
+        .bucket(name)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("failed to put the policy of bucket `{name}`"))?;
+    Ok(())
+}
+
+/// Whether the bucket holds any object, version or delete marker.
+pub async fn has_objects(client: &Client, name: &str) -> Result<bool> {
+    let out = client
+        .list_object_versions()
+        .bucket(name)
+        .max_keys(1)
+        .send()
+        .await
+        .with_context(|| format!("failed to list the objects of bucket `{name}`"))?;
+    Ok(!out.versions().is_empty() || !out.delete_markers().is_empty())
+}
+
+/// Delete every object version and delete marker, 1,000 per call; returns how many.
+pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<usize> {
+    progress.step(&format!("emptying bucket `{name}`"));
+    let mut deleted = 0;
+    loop {
+        let out = client
+            .list_object_versions()
+            .bucket(name)
+            .max_keys(1000)
+            .send()
+            .await
+            .with_context(|| format!("failed to list the objects of bucket `{name}`"))?;
+        let mut ids = Vec::new();
+        for v in out.versions() {
+            ids.push(identifier(v.key(), v.version_id())?);
+        }
+        for m in out.delete_markers() {
+            ids.push(identifier(m.key(), m.version_id())?);
+        }
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        let count = ids.len();
+        let result = client
+            .delete_objects()
+            .bucket(name)
+            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().context("delete request")?)
+            .send()
+            .await
+            .with_context(|| format!("failed to delete objects of bucket `{name}`"))?;
+        if let Some(err) = result.errors().first() {
+            bail!(
+                "failed to delete object `{}` of bucket `{name}`: {}",
+                err.key().unwrap_or("?"),
+                err.message().unwrap_or("unknown error")
+            );
+        }
+        deleted += count;
+    }
+}
+
+fn identifier(key: Option<&str>, version: Option<&str>) -> Result<ObjectIdentifier> {
+    ObjectIdentifier::builder()
+        .key(key.unwrap_or_default())
+        .set_version_id(version.filter(|v| *v != "null").map(str::to_string))
+        .build()
+        .context("object identifier")
+}
+
+/// Delete the (empty) bucket; a missing bucket counts as deleted.
+pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+    progress.step(&format!("deleting bucket `{name}`"));
+    match client.delete_bucket().bucket(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchBucket"])) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["BucketNotEmpty"])) => bail!(
+            "bucket `{name}` is not empty (objects were written while destroying)\n  hint: run `kstream destroy --force` again"
+        ),
+        Err(e) => Err(e).with_context(|| format!("failed to delete bucket `{name}`")),
+    }
+}

@@ -1,0 +1,252 @@
+//! The consumer Lambda function: observe, create from the packaged zip (retrying IAM
+//! propagation), update code only when its SHA-256 differs and configuration only where it
+//! differs, wait for `Active`/`Successful`, delete.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Architecture as LambdaArch, Environment, FunctionCode, Runtime};
+
+use super::{Wait, poll, retry};
+use crate::config::Architecture;
+use crate::model::{HANDLER, ObservedFunction, Owner, RUNTIME};
+use crate::package::Artifact;
+use crate::ui::Progress;
+
+fn to_lambda(arch: Architecture) -> LambdaArch {
+    match arch {
+        Architecture::X86_64 => LambdaArch::X8664,
+        Architecture::Arm64 => LambdaArch::Arm64,
+    }
+}
+
+/// The function as it is, or `None` when it does not exist.
+pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedFunction>> {
+    let out = match client.get_function().function_name(name).send().await {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to get function `{name}`")),
+    };
+    let Some(c) = out.configuration() else { return Ok(None) };
+    let owner = Owner::from_tags(
+        deployment,
+        out.tags()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let architecture = c.architectures().first().map(|a| match a {
+        LambdaArch::Arm64 => Architecture::Arm64,
+        _ => Architecture::X86_64,
+    });
+    let env = c
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(Some(ObservedFunction {
+        arn: c.function_arn().unwrap_or_default().to_string(),
+        owner,
+        code_sha256: c.code_sha256().unwrap_or_default().to_string(),
+        code_size: c.code_size(),
+        memory_mb: c.memory_size().unwrap_or(128).max(0) as u32,
+        timeout_s: c.timeout().unwrap_or(3).max(0) as u32,
+        architecture,
+        runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
+        handler: c.handler().unwrap_or_default().to_string(),
+        role_arn: c.role().unwrap_or_default().to_string(),
+        env,
+        state: c.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        last_update_status: c
+            .last_update_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        last_modified: c.last_modified().unwrap_or_default().to_string(),
+    }))
+}
+
+/// Everything CreateFunction needs.
+pub struct FunctionSpec<'a> {
+    /// Function name.
+    pub name: &'a str,
+    /// Execution role ARN.
+    pub role_arn: &'a str,
+    /// Memory in MB.
+    pub memory_mb: u32,
+    /// Timeout in seconds.
+    pub timeout_s: u32,
+    /// Instruction set.
+    pub architecture: Architecture,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Lambda reports a role it cannot assume yet (IAM propagation) as InvalidParameterValue.
+fn role_not_ready(e: &aws_sdk_lambda::Error) -> bool {
+    matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
+        if inner.message().is_some_and(|m| m.contains("role")))
+}
+
+const IAM_HINT: &str = "IAM changes can take a minute to propagate; run `kstream apply` again, and check that the role's trust policy allows `lambda.amazonaws.com`";
+
+/// Create the function from the zip and wait until it is `Active`.
+pub async fn create(client: &Client, progress: &Progress, spec: &FunctionSpec<'_>, artifact: &Artifact) -> Result<()> {
+    progress.step(&format!("creating function `{}`", spec.name));
+    let zip = std::fs::read(&artifact.path)
+        .with_context(|| format!("failed to read `{}`", artifact.path.display()))?;
+    let created = retry(
+        progress,
+        &format!("create function `{}`", spec.name),
+        Wait::IAM,
+        role_not_ready,
+        IAM_HINT,
+        || async {
+            client
+                .create_function()
+                .function_name(spec.name)
+                .runtime(Runtime::from(RUNTIME))
+                .handler(HANDLER)
+                .role(spec.role_arn)
+                .architectures(to_lambda(spec.architecture))
+                .memory_size(spec.memory_mb as i32)
+                .timeout(spec.timeout_s as i32)
+                .environment(
+                    Environment::builder()
+                        .set_variables(Some(spec.env.clone().into_iter().collect()))
+                        .build(),
+                )
+                .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
+                .set_tags(Some(spec.tags.clone().into_iter().collect()))
+                .description("kstream consumer: Kinesis records to S3 objects")
+                .send()
+                .await
+                .map(|_| true)
+                .or_else(|e| {
+                    let e = aws_sdk_lambda::Error::from(e);
+                    // Created by an interrupted or concurrent run: converge by updating instead.
+                    match e {
+                        aws_sdk_lambda::Error::ResourceConflictException(_) => Ok(false),
+                        e => Err(e),
+                    }
+                })
+        },
+    )
+    .await?;
+    if !created {
+        progress.note(&format!("function `{}` appeared meanwhile; it will be checked on the next apply", spec.name));
+    }
+    wait_ready(client, progress, spec.name).await
+}
+
+/// Deploy new code (and architecture), then wait for the update to finish.
+pub async fn update_code(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    artifact: &Artifact,
+    arch: Architecture,
+) -> Result<()> {
+    wait_ready(client, progress, name).await?;
+    progress.step(&format!("updating code of function `{name}`"));
+    let zip = std::fs::read(&artifact.path)
+        .with_context(|| format!("failed to read `{}`", artifact.path.display()))?;
+    client
+        .update_function_code()
+        .function_name(name)
+        .zip_file(Blob::new(zip))
+        .architectures(to_lambda(arch))
+        .send()
+        .await
+        .with_context(|| format!("failed to update the code of function `{name}`"))?;
+    wait_ready(client, progress, name).await
+}
+
+/// Set the configuration fields kstream manages, then wait for the update to finish.
+pub async fn update_configuration(client: &Client, progress: &Progress, spec: &FunctionSpec<'_>) -> Result<()> {
+    wait_ready(client, progress, spec.name).await?;
+    progress.step(&format!("updating configuration of function `{}`", spec.name));
+    retry(
+        progress,
+        &format!("update configuration of function `{}`", spec.name),
+        Wait::IAM,
+        role_not_ready,
+        IAM_HINT,
+        || async {
+            client
+                .update_function_configuration()
+                .function_name(spec.name)
+                .runtime(Runtime::from(RUNTIME))
+                .handler(HANDLER)
+                .role(spec.role_arn)
+                .memory_size(spec.memory_mb as i32)
+                .timeout(spec.timeout_s as i32)
+                .environment(
+                    Environment::builder()
+                        .set_variables(Some(spec.env.clone().into_iter().collect()))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws_sdk_lambda::Error::from)
+        },
+    )
+    .await?;
+    wait_ready(client, progress, spec.name).await
+}
+
+/// Add tags (`--adopt`).
+pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    client
+        .tag_resource()
+        .resource(arn)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .with_context(|| format!("failed to tag function `{arn}`"))?;
+    Ok(())
+}
+
+/// Wait until the function is `Active` and no update is in progress; fail on `Failed`.
+pub async fn wait_ready(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+    poll(progress, &format!("function `{name}` to be ready"), Wait::STATE, || async {
+        let c = client
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .with_context(|| format!("failed to get function `{name}`"))?;
+        let state = c.state().map(|s| s.as_str()).unwrap_or("Pending");
+        let update = c.last_update_status().map(|s| s.as_str()).unwrap_or("Successful");
+        if state == "Failed" || update == "Failed" {
+            let reason = c
+                .last_update_status_reason()
+                .or(c.state_reason())
+                .unwrap_or("no reason given");
+            bail!("function `{name}` failed: {reason}");
+        }
+        Ok((state == "Active" && update != "InProgress").then_some(()))
+    })
+    .await
+}
+
+/// Delete the function and wait until it is gone; a missing function counts as deleted.
+pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+    progress.step(&format!("deleting function `{name}`"));
+    match client.delete_function().function_name(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("failed to delete function `{name}`")),
+    }
+    poll(progress, &format!("function `{name}` to be deleted"), Wait::STATE, || async {
+        match client.get_function().function_name(name).send().await {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Some(())),
+            Err(e) => Err(e).with_context(|| format!("failed to get function `{name}`")),
+            Ok(_) => Ok(None),
+        }
+    })
+    .await
+}

@@ -1,0 +1,192 @@
+//! The event source mapping stream → function: found by (function, stream ARN), created with
+//! `ReportBatchItemFailures`, updated in place, deleted; waits poll with a deadline because the
+//! SDK has no waiter for mappings.
+
+use anyhow::{Context as _, Result, bail};
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::{EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType};
+
+use super::{Wait, poll, retry};
+use crate::config::StartingPosition;
+use crate::model::{MappingSettings, ObservedMapping};
+use crate::ui::Progress;
+
+fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
+    ObservedMapping {
+        uuid: m.uuid().unwrap_or_default().to_string(),
+        state: m.state().unwrap_or_default().to_string(),
+        settings: MappingSettings {
+            batch_size: m.batch_size().unwrap_or(100).max(0) as u32,
+            maximum_retry_attempts: m.maximum_retry_attempts().unwrap_or(-1),
+            bisect_batch_on_function_error: m.bisect_batch_on_function_error().unwrap_or(false),
+            report_batch_item_failures: m
+                .function_response_types()
+                .contains(&FunctionResponseType::ReportBatchItemFailures),
+            enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
+        },
+        starting_position: match m.starting_position() {
+            Some(EventSourcePosition::TrimHorizon) => Some(StartingPosition::TrimHorizon),
+            Some(EventSourcePosition::Latest) => Some(StartingPosition::Latest),
+            _ => None,
+        },
+    }
+}
+
+/// Every mapping from `stream_arn` to `function_arn` (normally one).
+pub async fn observe(client: &Client, function_arn: &str, stream_arn: &str) -> Result<Vec<ObservedMapping>> {
+    let mut found = Vec::new();
+    let mut marker = None;
+    loop {
+        let out = client
+            .list_event_source_mappings()
+            .function_name(function_arn)
+            .event_source_arn(stream_arn)
+            .set_marker(marker)
+            .send()
+            .await
+            .context("failed to list event source mappings")?;
+        found.extend(
+            out.event_source_mappings()
+                .iter()
+                .filter(|m| m.event_source_arn() == Some(stream_arn))
+                .map(to_observed),
+        );
+        marker = out.next_marker;
+        if marker.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
+/// The role's read permissions on the stream may not have propagated yet.
+fn permissions_not_ready(e: &aws_sdk_lambda::Error) -> bool {
+    matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
+        if inner.message().is_some_and(|m| m.contains("role") || m.contains("permission")))
+}
+
+/// Create the mapping and wait until it is `Enabled`.
+pub async fn create(
+    client: &Client,
+    progress: &Progress,
+    function_name: &str,
+    stream_arn: &str,
+    settings: &MappingSettings,
+    position: StartingPosition,
+) -> Result<String> {
+    progress.step(&format!("creating event source mapping to function `{function_name}`"));
+    let position = match position {
+        StartingPosition::TrimHorizon => EventSourcePosition::TrimHorizon,
+        StartingPosition::Latest => EventSourcePosition::Latest,
+    };
+    let out = retry(
+        progress,
+        &format!("create the event source mapping to function `{function_name}`"),
+        Wait::IAM,
+        permissions_not_ready,
+        "the role's stream permissions can take a minute to propagate; run `kstream apply` again",
+        || async {
+            let mut req = client
+                .create_event_source_mapping()
+                .function_name(function_name)
+                .event_source_arn(stream_arn)
+                .starting_position(position.clone())
+                .batch_size(settings.batch_size as i32)
+                .maximum_retry_attempts(settings.maximum_retry_attempts)
+                .bisect_batch_on_function_error(settings.bisect_batch_on_function_error)
+                .enabled(settings.enabled);
+            if settings.report_batch_item_failures {
+                req = req.function_response_types(FunctionResponseType::ReportBatchItemFailures);
+            }
+            req.send().await.map_err(aws_sdk_lambda::Error::from)
+        },
+    )
+    .await?;
+    let uuid = out.uuid().context("CreateEventSourceMapping returned no UUID")?.to_string();
+    wait_settled(client, progress, &uuid).await?;
+    Ok(uuid)
+}
+
+/// Update the settings in place and wait until the mapping settles.
+pub async fn update(client: &Client, progress: &Progress, uuid: &str, settings: &MappingSettings) -> Result<()> {
+    wait_settled(client, progress, uuid).await?;
+    progress.step(&format!("updating event source mapping `{uuid}`"));
+    let types = if settings.report_batch_item_failures {
+        vec![FunctionResponseType::ReportBatchItemFailures]
+    } else {
+        Vec::new()
+    };
+    client
+        .update_event_source_mapping()
+        .uuid(uuid)
+        .batch_size(settings.batch_size as i32)
+        .maximum_retry_attempts(settings.maximum_retry_attempts)
+        .bisect_batch_on_function_error(settings.bisect_batch_on_function_error)
+        .set_function_response_types(Some(types))
+        .enabled(settings.enabled)
+        .send()
+        .await
+        .with_context(|| format!("failed to update event source mapping `{uuid}`"))?;
+    wait_settled(client, progress, uuid).await
+}
+
+/// Wait until the mapping is `Enabled` or `Disabled` (not in a transition).
+pub async fn wait_settled(client: &Client, progress: &Progress, uuid: &str) -> Result<()> {
+    poll(progress, &format!("event source mapping `{uuid}` to be enabled"), Wait::STATE, || async {
+        let out = client
+            .get_event_source_mapping()
+            .uuid(uuid)
+            .send()
+            .await
+            .with_context(|| format!("failed to get event source mapping `{uuid}`"))?;
+        match out.state() {
+            Some("Enabled" | "Disabled") => Ok(Some(())),
+            Some("Failed") => bail!(
+                "event source mapping `{uuid}` failed: {}",
+                out.state_transition_reason().unwrap_or("no reason given")
+            ),
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
+/// Delete the mapping and wait until it is gone; a missing mapping counts as deleted.
+pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<()> {
+    progress.step(&format!("deleting event source mapping `{uuid}`"));
+    let gone = |e: &aws_sdk_lambda::Error| matches!(e, aws_sdk_lambda::Error::ResourceNotFoundException(_));
+    // A mapping in transition (Creating/Updating) refuses deletion with ResourceInUse: settle first.
+    match client.get_event_source_mapping().uuid(uuid).send().await {
+        Ok(_) => wait_settled(client, progress, uuid).await.or_else(|e| {
+            // A failed mapping can still be deleted.
+            tracing::debug!("mapping `{uuid}` did not settle: {e:#}");
+            Ok::<(), anyhow::Error>(())
+        })?,
+        Err(e) => {
+            let e = aws_sdk_lambda::Error::from(e);
+            if gone(&e) {
+                return Ok(());
+            }
+            return Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"));
+        }
+    }
+    if let Err(e) = client.delete_event_source_mapping().uuid(uuid).send().await {
+        let e = aws_sdk_lambda::Error::from(e);
+        if !gone(&e) {
+            return Err(e).with_context(|| format!("failed to delete event source mapping `{uuid}`"));
+        }
+    }
+    poll(progress, &format!("event source mapping `{uuid}` to be deleted"), Wait::STATE, || async {
+        match client.get_event_source_mapping().uuid(uuid).send().await {
+            Ok(_) => Ok(None),
+            Err(e) => {
+                let e = aws_sdk_lambda::Error::from(e);
+                if gone(&e) {
+                    Ok(Some(()))
+                } else {
+                    Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"))
+                }
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,314 @@
+//! Everything that touches `aws_sdk_*`: clients, one module per resource, call accounting and
+//! bounded waits. The rest of kstream sees only the SDK-free types of `crate::model`.
+
+pub mod bucket;
+pub mod function;
+pub mod mapping;
+pub mod role;
+pub mod stream;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use aws_config::BehaviorVersion;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::model::{Desired, Observed};
+use crate::ui::Progress;
+
+/// Where and as whom to connect.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Region override (CLI `--region`, else config `region`, else the SDK's chain).
+    pub region: Option<String>,
+    /// Named profile (`--profile`).
+    pub profile: Option<String>,
+    /// Endpoint override (config `endpoint_url`; the SDK honours `AWS_ENDPOINT_URL` itself).
+    pub endpoint_url: Option<String>,
+}
+
+/// One client per service, sharing one call log.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// Kinesis Data Streams.
+    pub kinesis: aws_sdk_kinesis::Client,
+    /// Lambda.
+    pub lambda: aws_sdk_lambda::Client,
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// CloudWatch Logs.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// Every operation executed through these clients.
+    pub calls: CallLog,
+    /// Region the clients talk to.
+    pub region: String,
+    /// Whether an endpoint override is in effect (LocalStack): S3 then uses path-style URLs.
+    pub custom_endpoint: bool,
+}
+
+impl Clients {
+    /// Build the clients from the standard credential and region chains plus overrides.
+    pub async fn connect(conn: &Connection) -> Result<Clients> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &conn.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(profile) = &conn.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &conn.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .context("no AWS region configured\n  hint: set `region` in the config, pass `--region`, or set `AWS_REGION`")?;
+        let custom_endpoint = sdk.endpoint_url().is_some();
+        let calls = CallLog::default();
+        let kinesis = aws_sdk_kinesis::Client::from_conf(
+            aws_sdk_kinesis::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(custom_endpoint)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let iam = aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        Ok(Clients {
+            kinesis,
+            lambda,
+            s3,
+            iam,
+            logs,
+            calls,
+            region,
+            custom_endpoint,
+        })
+    }
+
+    /// Observe every resource of a deployment, concurrently. `for_destroy` also checks
+    /// whether the bucket holds objects.
+    pub async fn observe(&self, desired: &Desired, for_destroy: bool) -> Result<Observed> {
+        let name = &desired.deployment;
+        let (stream, bucket, role, function) = tokio::try_join!(
+            stream::observe(&self.kinesis, &desired.stream.name, name),
+            bucket::observe(&self.s3, &desired.bucket, name),
+            role::observe(&self.iam, &desired.consumer.role_name, name),
+            function::observe(&self.lambda, &desired.consumer.function_name, name),
+        )?;
+        let mappings = async {
+            match (&stream, &function) {
+                (Some(s), Some(f)) => mapping::observe(&self.lambda, &f.arn, &s.arn).await,
+                _ => Ok(Vec::new()),
+            }
+        };
+        let has_objects = async {
+            match &bucket {
+                Some(_) if for_destroy => bucket::has_objects(&self.s3, &desired.bucket)
+                    .await
+                    .map(Some),
+                _ => Ok(None),
+            }
+        };
+        let (mappings, bucket_has_objects) = tokio::try_join!(mappings, has_objects)?;
+        Ok(Observed {
+            stream,
+            bucket,
+            role,
+            function,
+            mappings,
+            bucket_has_objects,
+        })
+    }
+}
+
+/// Records every operation executed by the clients, by service and operation name.
+#[derive(Clone, Debug, Default)]
+pub struct CallLog(Arc<Mutex<Vec<(String, String)>>>);
+
+impl CallLog {
+    /// All `(service, operation)` pairs so far, in order.
+    pub fn all(&self) -> Vec<(String, String)> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Operations that change something (everything but Describe/Get/List/Head).
+    pub fn writes(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|(_, op)| is_write(op))
+            .map(|(service, op)| format!("{service}.{op}"))
+            .collect()
+    }
+
+    /// Count of operations per `service.operation`.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for (service, op) in self.all() {
+            *counts.entry(format!("{service}.{op}")).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// Whether an operation name denotes a write.
+pub fn is_write(operation: &str) -> bool {
+    !["Describe", "Get", "List", "Head"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "kstream::CallLog"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            tracing::debug!(target: "kstream::aws", service = meta.service(), operation = meta.name(), "aws call");
+            if let Ok(mut calls) = self.0.lock() {
+                calls.push((meta.service().to_string(), meta.name().to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A bounded wait: how long at most, and the first and largest pause between polls.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    /// Give up after this long.
+    pub deadline: Duration,
+    /// First pause.
+    pub initial: Duration,
+    /// Largest pause.
+    pub max: Duration,
+}
+
+impl Wait {
+    /// Resource state transitions (stream ACTIVE, function Active, mapping Enabled).
+    pub const STATE: Wait = Wait {
+        deadline: Duration::from_secs(600),
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(5),
+    };
+    /// IAM eventual consistency (role and policy propagation).
+    pub const IAM: Wait = Wait {
+        deadline: Duration::from_secs(120),
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(8),
+    };
+}
+
+/// Poll `check` until it yields `Some`, with exponential backoff, within `wait.deadline`.
+/// `what` is printed as progress ("waiting for stream `x` to be ACTIVE").
+pub async fn poll<T, F, Fut>(progress: &Progress, what: &str, wait: Wait, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut pause = wait.initial;
+    let mut announced = false;
+    loop {
+        if let Some(value) = check().await? {
+            if announced {
+                progress.done(what, start.elapsed());
+            }
+            return Ok(value);
+        }
+        if !announced {
+            progress.waiting(what);
+            announced = true;
+        }
+        if start.elapsed() + pause > wait.deadline {
+            bail!(
+                "timed out after {} waiting for {what}",
+                humantime::format_duration(Duration::from_secs(wait.deadline.as_secs()))
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(wait.max);
+    }
+}
+
+/// Retry `op` while `retryable` says its error is transient (IAM propagation), with backoff,
+/// within `wait.deadline`; then fail with `hint` attached.
+pub async fn retry<T, E, F, Fut>(
+    progress: &Progress,
+    what: &str,
+    wait: Wait,
+    retryable: impl Fn(&E) -> bool,
+    hint: &str,
+    mut op: F,
+) -> Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+{
+    let start = Instant::now();
+    let mut pause = wait.initial;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retryable(&e) && start.elapsed() + pause <= wait.deadline => {
+                progress.note(&format!(
+                    "{what}: not yet possible ({}), retrying in {:.1} s",
+                    error_text(&e),
+                    pause.as_secs_f64()
+                ));
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(wait.max);
+            }
+            Err(e) if retryable(&e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "failed to {what} after retrying for {} s\n  hint: {hint}",
+                    start.elapsed().as_secs()
+                )));
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("failed to {what}"))),
+        }
+    }
+}
+
+/// The service's message for an SDK error, or its display form.
+pub fn error_text<E: std::error::Error>(e: &E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
+    text
+}

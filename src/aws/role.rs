@@ -1,0 +1,230 @@
+//! The consumer's IAM role and its inline policy: observe, create with trust policy and tags,
+//! update the documents when they differ (as JSON values), delete with every policy.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use crate::model::{ObservedRole, Owner, ROLE_POLICY_NAME};
+use crate::ui::Progress;
+
+/// IAM returns policy documents URL-encoded; decode (plain JSON passes through).
+pub fn decode_document(doc: &str) -> Result<Value> {
+    let text = if doc.trim_start().starts_with('{') {
+        doc.to_string()
+    } else {
+        percent_decode(doc)
+    };
+    serde_json::from_str(&text).context("policy document is not JSON")
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match bytes[i] {
+            b'%' if i + 2 < bytes.len() => hex(bytes[i + 1]).zip(hex(bytes[i + 2])),
+            _ => None,
+        };
+        match (decoded, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The role as it is, or `None` when it does not exist.
+pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedRole>> {
+    let role = match client.get_role().role_name(name).send().await {
+        Ok(out) => out.role,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("failed to get role `{name}`")),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let policy = match client
+        .get_role_policy()
+        .role_name(name)
+        .policy_name(ROLE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Some(decode_document(out.policy_document()).with_context(|| format!("role `{name}`"))?),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(e).with_context(|| format!("failed to get the policy of role `{name}`")),
+    };
+    let trust_policy = match role.assume_role_policy_document() {
+        Some(doc) => decode_document(doc).with_context(|| format!("trust policy of role `{name}`"))?,
+        None => Value::Null,
+    };
+    Ok(Some(ObservedRole {
+        arn: role.arn().to_string(),
+        owner: Owner::from_tags(deployment, role.tags().iter().map(|t| (t.key(), t.value()))),
+        trust_policy,
+        policy,
+    }))
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().context("role tag"))
+        .collect()
+}
+
+/// Create the role with its trust policy and tags in one call; an existing role (a concurrent
+/// or interrupted run) is read back instead.
+pub async fn create(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    trust_policy: &Value,
+    tags: &BTreeMap<String, String>,
+) -> Result<String> {
+    progress.step(&format!("creating role `{name}`"));
+    match client
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust_policy.to_string())
+        .description("kstream consumer: reads one Kinesis stream, writes one S3 bucket")
+        .set_tags(Some(tag_list(tags)?))
+        .send()
+        .await
+    {
+        Ok(out) => out
+            .role
+            .map(|r| r.arn)
+            .context("CreateRole returned no role"),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
+            let out = client
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .with_context(|| format!("failed to get role `{name}`"))?;
+            out.role.map(|r| r.arn).context("GetRole returned no role")
+        }
+        Err(e) => Err(e).with_context(|| format!("failed to create role `{name}`")),
+    }
+}
+
+/// Replace the trust policy.
+pub async fn set_trust_policy(client: &Client, name: &str, policy: &Value) -> Result<()> {
+    client
+        .update_assume_role_policy()
+        .role_name(name)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("failed to update the trust policy of role `{name}`"))?;
+    Ok(())
+}
+
+/// Put kstream's inline policy.
+pub async fn put_policy(client: &Client, progress: &Progress, name: &str, policy: &Value) -> Result<()> {
+    progress.step(&format!("putting policy `{ROLE_POLICY_NAME}` on role `{name}`"));
+    client
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(ROLE_POLICY_NAME)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("failed to put the policy of role `{name}`"))?;
+    Ok(())
+}
+
+/// Add the ownership tag (`--adopt`).
+pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+    client
+        .tag_role()
+        .role_name(name)
+        .set_tags(Some(tag_list(tags)?))
+        .send()
+        .await
+        .with_context(|| format!("failed to tag role `{name}`"))?;
+    Ok(())
+}
+
+/// Delete every inline policy, detach every managed policy, then delete the role.
+/// A role that is already gone counts as deleted.
+pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+    progress.step(&format!("deleting role `{name}`"));
+    let gone = |e: &aws_sdk_iam::Error| matches!(e, aws_sdk_iam::Error::NoSuchEntityException(_));
+    let inline = match client.list_role_policies().role_name(name).send().await {
+        Ok(out) => out.policy_names,
+        Err(e) => {
+            let e = aws_sdk_iam::Error::from(e);
+            if gone(&e) {
+                return Ok(());
+            }
+            return Err(e).with_context(|| format!("failed to list the policies of role `{name}`"));
+        }
+    };
+    for policy in inline {
+        if let Err(e) = client
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(&policy)
+            .send()
+            .await
+        {
+            let e = aws_sdk_iam::Error::from(e);
+            if !gone(&e) {
+                return Err(e).with_context(|| format!("failed to delete policy `{policy}` of role `{name}`"));
+            }
+        }
+    }
+    let attached = client
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .map(|o| o.attached_policies.unwrap_or_default())
+        .unwrap_or_default();
+    for policy in attached {
+        if let Some(arn) = policy.policy_arn() {
+            client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .with_context(|| format!("failed to detach policy `{arn}` from role `{name}`"))?;
+        }
+    }
+    match client.delete_role().role_name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("failed to delete role `{name}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_document;
+
+    #[test]
+    fn decodes_url_encoded_documents() {
+        let v = decode_document("%7B%22Version%22%3A%222012-10-17%22%7D").unwrap();
+        assert_eq!(v["Version"], "2012-10-17");
+        let v = decode_document("{\"a\": 1}").unwrap();
+        assert_eq!(v["a"], 1);
+    }
+}

@@ -1,0 +1,248 @@
+//! The Kinesis data stream: observe, create (PROVISIONED, tagged), reshard in legal steps,
+//! change retention, delete; each followed by a bounded wait for `ACTIVE` or gone.
+
+use anyhow::{Context as _, Result};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::types::{ScalingType, StreamMode, StreamModeDetails, StreamStatus};
+
+use super::{Wait, poll};
+use crate::model::{ObservedStream, Owner};
+use crate::ui::Progress;
+
+/// The stream as it is, or `None` when it does not exist.
+pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedStream>> {
+    let summary = match client.describe_stream_summary().stream_name(name).send().await {
+        Ok(out) => out.stream_description_summary,
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("failed to describe stream `{name}`")),
+    };
+    let Some(s) = summary else {
+        return Ok(None);
+    };
+    let tags = client
+        .list_tags_for_stream()
+        .stream_name(name)
+        .send()
+        .await
+        .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
+    let owner = Owner::from_tags(
+        deployment,
+        tags.tags().iter().map(|t| (t.key(), t.value().unwrap_or(""))),
+    );
+    let mode = s
+        .stream_mode_details()
+        .map(|d| d.stream_mode().as_str().to_string())
+        .unwrap_or_else(|| "PROVISIONED".to_string());
+    Ok(Some(ObservedStream {
+        arn: s.stream_arn().to_string(),
+        status: s.stream_status().as_str().to_string(),
+        mode,
+        open_shards: s.open_shard_count().max(0) as u32,
+        retention_hours: s.retention_period_hours().max(0) as u32,
+        owner,
+    }))
+}
+
+/// Create the stream with its ownership tag in the same call, then wait for `ACTIVE`.
+/// A stream that appeared meanwhile (a concurrent or interrupted run) is simply waited on.
+pub async fn create(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    shard_count: u32,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<ObservedStream> {
+    progress.step(&format!("creating stream `{name}`"));
+    let mut req = client
+        .create_stream()
+        .stream_name(name)
+        .shard_count(shard_count as i32)
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::Provisioned)
+                .build()
+                .context("stream mode details")?,
+        );
+    for (k, v) in tags {
+        req = req.tags(k, v);
+    }
+    match req.send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(e).with_context(|| format!("failed to create stream `{name}`")),
+    }
+    wait_active(client, progress, name).await
+}
+
+/// Wait until the stream is `ACTIVE` and return it.
+pub async fn wait_active(client: &Client, progress: &Progress, name: &str) -> Result<ObservedStream> {
+    poll(
+        progress,
+        &format!("stream `{name}` to be ACTIVE"),
+        Wait::STATE,
+        || async {
+            let out = client
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .with_context(|| format!("failed to describe stream `{name}`"))?;
+            let Some(s) = out.stream_description_summary else {
+                return Ok(None);
+            };
+            Ok((s.stream_status() == &StreamStatus::Active).then(|| ObservedStream {
+                arn: s.stream_arn().to_string(),
+                status: s.stream_status().as_str().to_string(),
+                mode: s
+                    .stream_mode_details()
+                    .map(|d| d.stream_mode().as_str().to_string())
+                    .unwrap_or_else(|| "PROVISIONED".into()),
+                open_shards: s.open_shard_count().max(0) as u32,
+                retention_hours: s.retention_period_hours().max(0) as u32,
+                owner: Owner::This,
+            }))
+        },
+    )
+    .await
+}
+
+/// Shard counts to pass through to go from `from` to `to`: one UpdateShardCount call may at
+/// most double or halve the open shards.
+pub fn reshard_steps(from: u32, to: u32) -> Vec<u32> {
+    let mut steps = Vec::new();
+    let mut current = from.max(1);
+    while current != to {
+        current = if to > current {
+            to.min(current * 2)
+        } else {
+            to.max(current.div_ceil(2))
+        };
+        steps.push(current);
+    }
+    steps
+}
+
+/// Reshard with UNIFORM_SCALING in legal steps, waiting for `ACTIVE` between steps.
+pub async fn set_shard_count(client: &Client, progress: &Progress, name: &str, from: u32, to: u32) -> Result<()> {
+    for step in reshard_steps(from, to) {
+        progress.step(&format!("resharding stream `{name}` to {step} shards"));
+        client
+            .update_shard_count()
+            .stream_name(name)
+            .target_shard_count(step as i32)
+            .scaling_type(ScalingType::UniformScaling)
+            .send()
+            .await
+            .with_context(|| format!("failed to reshard stream `{name}` to {step} shards"))?;
+        wait_active(client, progress, name).await?;
+    }
+    Ok(())
+}
+
+/// Increase or decrease the retention period, then wait for `ACTIVE`.
+pub async fn set_retention(client: &Client, progress: &Progress, name: &str, from: u32, to: u32) -> Result<()> {
+    progress.step(&format!("changing retention of stream `{name}` to {to} h"));
+    if to > from {
+        client
+            .increase_stream_retention_period()
+            .stream_name(name)
+            .retention_period_hours(to as i32)
+            .send()
+            .await
+            .with_context(|| format!("failed to increase the retention of stream `{name}`"))?;
+    } else {
+        client
+            .decrease_stream_retention_period()
+            .stream_name(name)
+            .retention_period_hours(to as i32)
+            .send()
+            .await
+            .with_context(|| format!("failed to decrease the retention of stream `{name}`"))?;
+    }
+    wait_active(client, progress, name).await.map(|_| ())
+}
+
+/// Switch the stream to PROVISIONED mode, then wait for `ACTIVE`.
+pub async fn set_provisioned(client: &Client, progress: &Progress, arn: &str, name: &str) -> Result<()> {
+    progress.step(&format!("switching stream `{name}` to PROVISIONED"));
+    client
+        .update_stream_mode()
+        .stream_arn(arn)
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::Provisioned)
+                .build()
+                .context("stream mode details")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to switch stream `{name}` to PROVISIONED"))?;
+    wait_active(client, progress, name).await.map(|_| ())
+}
+
+/// Add the ownership tag (`--adopt`).
+pub async fn tag(client: &Client, name: &str, tags: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    client
+        .add_tags_to_stream()
+        .stream_name(name)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .with_context(|| format!("failed to tag stream `{name}`"))?;
+    Ok(())
+}
+
+/// Delete the stream and wait until it is gone; a missing stream counts as deleted.
+pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+    // A stream that is still CREATING/UPDATING refuses deletion: let it settle first.
+    if observe(client, name, "").await?.is_some_and(|s| s.status != "ACTIVE" && s.status != "DELETING") {
+        wait_active(client, progress, name).await?;
+    }
+    progress.step(&format!("deleting stream `{name}`"));
+    match client
+        .delete_stream()
+        .stream_name(name)
+        .enforce_consumer_deletion(true)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => return Err(e).with_context(|| format!("failed to delete stream `{name}`")),
+    }
+    poll(progress, &format!("stream `{name}` to be deleted"), Wait::STATE, || async {
+        match client.describe_stream_summary().stream_name(name).send().await {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                Ok(Some(()))
+            }
+            Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
+            Ok(_) => Ok(None),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reshard_steps;
+
+    #[test]
+    fn reshard_in_legal_steps() {
+        assert_eq!(reshard_steps(2, 2), Vec::<u32>::new());
+        assert_eq!(reshard_steps(2, 4), vec![4]);
+        assert_eq!(reshard_steps(2, 5), vec![4, 5]);
+        assert_eq!(reshard_steps(1, 10), vec![2, 4, 8, 10]);
+        assert_eq!(reshard_steps(10, 1), vec![5, 3, 2, 1]);
+        assert_eq!(reshard_steps(4, 3), vec![3]);
+        for (from, to) in [(1, 1000), (1000, 1), (7, 3), (3, 7)] {
+            let mut cur = from;
+            for s in reshard_steps(from, to) {
+                assert!(s <= cur * 2 && s >= cur.div_ceil(2), "{cur} -> {s}");
+                cur = s;
+            }
+            assert_eq!(cur, to);
+        }
+    }
+}

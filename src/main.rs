@@ -1,0 +1,25 @@
+//! `kstream`: parse arguments, set up logging, run, report the error chain once.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = kstream::cli::Cli::parse();
+    kstream::logging::init(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(kstream::run::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if kstream::logging::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            kstream::run::exit_code(&err)
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! The SDK-free picture of a deployment: what is desired and what was observed.
+//!
+//! `aws::*` modules translate SDK responses into these types; `plan` compares them.
+//! Nothing here does I/O.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::config::{Architecture, Config, StartingPosition};
+use crate::package::Artifact;
+
+/// Tag key that marks a resource as created by a kstream deployment.
+pub const DEPLOYMENT_TAG: &str = "kstream:deployment";
+/// Name of the consumer role's inline policy.
+pub const ROLE_POLICY_NAME: &str = "kstream-consumer";
+/// Lambda runtime of the consumer.
+pub const RUNTIME: &str = "provided.al2023";
+/// Handler name (ignored by custom runtimes, but required by the API).
+pub const HANDLER: &str = "bootstrap";
+/// Environment variable carrying the bucket name into the consumer.
+pub const ENV_BUCKET: &str = "KSTREAM_BUCKET";
+/// Environment variable carrying the object key prefix into the consumer.
+pub const ENV_KEY_PREFIX: &str = "KSTREAM_KEY_PREFIX";
+
+/// Who a resource belongs to, read from its `kstream:deployment` tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "deployment")]
+pub enum Owner {
+    /// Tagged with this deployment's name.
+    This,
+    /// Tagged by another kstream deployment.
+    Other(String),
+    /// Not tagged by kstream at all.
+    Untagged,
+}
+
+impl Owner {
+    /// Ownership of a resource carrying `tags`, from the point of view of `deployment`.
+    pub fn from_tags<'a>(
+        deployment: &str,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Owner {
+        match tags.into_iter().find(|(k, _)| *k == DEPLOYMENT_TAG) {
+            Some((_, v)) if v == deployment => Owner::This,
+            Some((_, v)) => Owner::Other(v.to_string()),
+            None => Owner::Untagged,
+        }
+    }
+}
+
+/// Everything kstream wants to exist for one deployment.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// Deployment name (the ownership tag's value).
+    pub deployment: String,
+    /// Region the deployment lives in, as resolved by the SDK (for display and partition).
+    pub region: String,
+    /// `[stream]`
+    pub stream: crate::config::StreamConfig,
+    /// `[bucket]`
+    pub bucket: String,
+    /// `[consumer]`
+    pub consumer: crate::config::ConsumerConfig,
+    /// The packaged consumer, when known (plan without a package shows code as unknown).
+    pub artifact: Option<Artifact>,
+}
+
+impl Desired {
+    /// Desired state from a validated config, the resolved region and the packaged consumer.
+    pub fn new(config: &Config, region: String, artifact: Option<Artifact>) -> Desired {
+        Desired {
+            deployment: config.name.clone(),
+            region,
+            stream: config.stream.clone(),
+            bucket: config.bucket.name.clone(),
+            consumer: config.consumer.clone(),
+            artifact,
+        }
+    }
+
+    /// Tags put on every resource kstream creates.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(DEPLOYMENT_TAG.to_string(), self.deployment.clone())])
+    }
+
+    /// AWS partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
+    pub fn partition(&self) -> &'static str {
+        partition_of(&self.region)
+    }
+
+    /// Environment of the consumer function.
+    pub fn function_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (ENV_BUCKET.to_string(), self.bucket.clone()),
+            (ENV_KEY_PREFIX.to_string(), self.consumer.key_prefix.clone()),
+        ])
+    }
+
+    /// Trust policy letting Lambda assume the consumer role.
+    pub fn trust_policy(&self) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": { "Service": "lambda.amazonaws.com" },
+                "Action": "sts:AssumeRole"
+            }]
+        })
+    }
+
+    /// The consumer role's inline policy: read this stream, write this bucket's objects,
+    /// write this function's logs. The account and partition come from the stream's ARN.
+    pub fn role_policy(&self, stream_arn: &str) -> Value {
+        let arn = Arn::parse(stream_arn);
+        let (partition, region, account) = (arn.partition, arn.region, arn.account);
+        let function = &self.consumer.function_name;
+        let log_group = format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadStream",
+                    "Effect": "Allow",
+                    "Action": [
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards"
+                    ],
+                    "Resource": [stream_arn]
+                },
+                {
+                    "Sid": "WriteObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject"],
+                    "Resource": [format!("arn:{partition}:s3:::{}/*", self.bucket)]
+                },
+                {
+                    "Sid": "WriteLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [log_group.clone(), format!("{log_group}:*")]
+                }
+            ]
+        })
+    }
+
+    /// Bucket policy denying any request not made over TLS.
+    pub fn bucket_policy(&self) -> Value {
+        let partition = self.partition();
+        let bucket = &self.bucket;
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [
+                    format!("arn:{partition}:s3:::{bucket}"),
+                    format!("arn:{partition}:s3:::{bucket}/*")
+                ],
+                "Condition": { "Bool": { "aws:SecureTransport": "false" } }
+            }]
+        })
+    }
+
+    /// Event source mapping settings.
+    pub fn mapping(&self) -> MappingSettings {
+        MappingSettings {
+            batch_size: self.consumer.batch_size,
+            maximum_retry_attempts: self.consumer.maximum_retry_attempts,
+            bisect_batch_on_function_error: self.consumer.bisect_batch_on_function_error,
+            report_batch_item_failures: true,
+            enabled: true,
+        }
+    }
+}
+
+/// AWS partition of a region name.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The parts of an ARN kstream needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    /// `aws`, `aws-cn`, …
+    pub partition: &'a str,
+    /// Region part.
+    pub region: &'a str,
+    /// Account id part.
+    pub account: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Split `arn:partition:service:region:account:resource`; missing parts are empty.
+    pub fn parse(arn: &'a str) -> Arn<'a> {
+        let mut parts = arn.splitn(6, ':');
+        let _ = parts.next();
+        let partition = parts.next().unwrap_or("");
+        let _service = parts.next();
+        let region = parts.next().unwrap_or("");
+        let account = parts.next().unwrap_or("");
+        Arn { partition, region, account }
+    }
+}
+
+/// Settings of the event source mapping that kstream manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingSettings {
+    /// Records per batch.
+    pub batch_size: u32,
+    /// Retries of a failing batch (-1 = until expiry).
+    pub maximum_retry_attempts: i32,
+    /// Split a failing batch in two.
+    pub bisect_batch_on_function_error: bool,
+    /// `FunctionResponseTypes = [ReportBatchItemFailures]`.
+    pub report_batch_item_failures: bool,
+    /// The mapping polls.
+    pub enabled: bool,
+}
+
+/// A Kinesis stream as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedStream {
+    /// Stream ARN.
+    pub arn: String,
+    /// `CREATING`, `ACTIVE`, `UPDATING`, `DELETING`.
+    pub status: String,
+    /// `PROVISIONED` or `ON_DEMAND`.
+    pub mode: String,
+    /// Number of open shards.
+    pub open_shards: u32,
+    /// Retention period in hours.
+    pub retention_hours: u32,
+    /// Ownership tag.
+    pub owner: Owner,
+}
+
+/// An S3 bucket as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedBucket {
+    /// Ownership tag.
+    pub owner: Owner,
+    /// All tags (kept when kstream adds its own: PutBucketTagging replaces the set).
+    pub tags: BTreeMap<String, String>,
+    /// All four Block Public Access settings are on.
+    pub public_access_blocked: bool,
+    /// A default encryption rule exists.
+    pub encrypted: bool,
+    /// The bucket policy, if any.
+    pub policy: Option<Value>,
+}
+
+/// The consumer's IAM role as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedRole {
+    /// Role ARN.
+    pub arn: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Trust (assume-role) policy.
+    pub trust_policy: Value,
+    /// kstream's inline policy, if present.
+    pub policy: Option<Value>,
+}
+
+/// The consumer function as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedFunction {
+    /// Function ARN.
+    pub arn: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Base64 SHA-256 of the deployed zip.
+    pub code_sha256: String,
+    /// Size of the deployed zip in bytes.
+    pub code_size: i64,
+    /// Memory in MB.
+    pub memory_mb: u32,
+    /// Timeout in seconds.
+    pub timeout_s: u32,
+    /// Instruction set.
+    pub architecture: Option<Architecture>,
+    /// Runtime identifier.
+    pub runtime: String,
+    /// Handler.
+    pub handler: String,
+    /// Execution role ARN.
+    pub role_arn: String,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// `Pending`, `Active`, `Failed`, …
+    pub state: String,
+    /// `Successful`, `InProgress`, `Failed`.
+    pub last_update_status: String,
+    /// ISO time of the last change.
+    pub last_modified: String,
+}
+
+/// An event source mapping as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedMapping {
+    /// Mapping id.
+    pub uuid: String,
+    /// `Creating`, `Enabled`, `Updating`, `Disabled`, …
+    pub state: String,
+    /// Settings kstream manages.
+    pub settings: MappingSettings,
+    /// Where it started reading (immutable after creation).
+    pub starting_position: Option<StartingPosition>,
+}
+
+/// Everything that exists for a deployment, observed concurrently before planning.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    /// The stream, when it exists.
+    pub stream: Option<ObservedStream>,
+    /// The bucket, when it exists (and is ours to see).
+    pub bucket: Option<ObservedBucket>,
+    /// The role, when it exists.
+    pub role: Option<ObservedRole>,
+    /// The function, when it exists.
+    pub function: Option<ObservedFunction>,
+    /// Mappings from this function to this stream (more than one is a leftover to clean).
+    pub mappings: Vec<ObservedMapping>,
+    /// Whether the bucket holds any object or version (observed for destroy only).
+    pub bucket_has_objects: Option<bool>,
+}
+
+/// Normalise an IAM-style policy so that equivalent documents compare equal:
+/// single strings become one-element arrays and arrays of strings are sorted.
+pub fn normalize_policy(policy: &Value) -> Value {
+    fn list(v: &Value) -> Value {
+        match v {
+            Value::String(_) => Value::Array(vec![v.clone()]),
+            Value::Array(items) => {
+                let mut items = items.clone();
+                items.sort_by_key(|a| a.to_string());
+                Value::Array(items)
+            }
+            other => other.clone(),
+        }
+    }
+    let mut policy = policy.clone();
+    let statements = match policy.get_mut("Statement") {
+        Some(Value::Array(s)) => s,
+        Some(single @ Value::Object(_)) => {
+            *single = Value::Array(vec![single.take()]);
+            match single {
+                Value::Array(s) => s,
+                _ => unreachable!("just made an array"),
+            }
+        }
+        _ => return policy,
+    };
+    for st in statements.iter_mut() {
+        let Value::Object(map) = st else { continue };
+        for key in ["Action", "NotAction", "Resource", "NotResource"] {
+            if let Some(v) = map.get_mut(key) {
+                *v = list(v);
+            }
+        }
+        if let Some(Value::Object(principal)) = map.get_mut("Principal") {
+            for v in principal.values_mut() {
+                *v = list(v);
+            }
+        }
+    }
+    policy
+}
+
+/// Whether two policies are equivalent (compared as normalised JSON values, not strings).
+pub fn same_policy(a: &Value, b: &Value) -> bool {
+    normalize_policy(a) == normalize_policy(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_from_tags() {
+        assert_eq!(Owner::from_tags("d", [(DEPLOYMENT_TAG, "d")]), Owner::This);
+        assert_eq!(
+            Owner::from_tags("d", [(DEPLOYMENT_TAG, "e")]),
+            Owner::Other("e".into())
+        );
+        assert_eq!(Owner::from_tags("d", [("other", "d")]), Owner::Untagged);
+    }
+
+    #[test]
+    fn policies_compare_as_values() {
+        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":["b","a"],"Principal":{"Service":"lambda.amazonaws.com"}}]});
+        let b = json!({"Statement":{"Resource":["a","b"],"Action":["s3:PutObject"],"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com"]}},"Version":"2012-10-17"});
+        assert!(same_policy(&a, &b));
+        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":["a","b"]}]});
+        assert!(!same_policy(&a, &c));
+    }
+
+    #[test]
+    fn arn_parts() {
+        let arn = Arn::parse("arn:aws:kinesis:us-east-1:000000000000:stream/s");
+        assert_eq!(arn.partition, "aws");
+        assert_eq!(arn.region, "us-east-1");
+        assert_eq!(arn.account, "000000000000");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition_of("eu-west-1"), "aws");
+    }
+}

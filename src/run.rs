@@ -1,0 +1,170 @@
+//! Runs one parsed command: config → desired state → (package) → clients → observe → plan →
+//! execute. A config is validated, and the consumer packaged, before any client is built.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+
+use crate::aws::{Clients, Connection};
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config, ConfigError};
+use crate::model::Desired;
+use crate::package::{self, Artifact, Source};
+use crate::plan::{ApplyOptions, DestroyOptions, Plan};
+use crate::reconcile;
+use crate::ui::{self, Progress};
+
+/// Exit code for an error: 2 for a bad config or usage, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Execute the command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Plan(args) => plan(&cli, ApplyOptions { adopt: args.adopt }, false).await,
+        Command::Apply(args) => plan(&cli, ApplyOptions { adopt: args.adopt }, true).await,
+        Command::Destroy(args) => destroy(&cli, DestroyOptions { force: args.force }).await,
+        Command::Package => {
+            let config = config::load(&cli.config)?;
+            let artifact = package_consumer(&config)?;
+            print_json_or(&cli, &artifact_json(&artifact), || {
+                format!(
+                    "{}\t{}\t{}\n",
+                    artifact.path.display(),
+                    artifact.size,
+                    artifact.sha256_base64
+                )
+            })
+        }
+    }
+}
+
+fn artifact_json(a: &Artifact) -> serde_json::Value {
+    json!({ "path": a.path, "size": a.size, "sha256": a.sha256_base64 })
+}
+
+/// Build (or read the prebuilt) consumer zip for the config.
+pub fn package_consumer(config: &Config) -> Result<Artifact> {
+    let source = match &config.consumer.zip {
+        Some(zip) => Source::Prebuilt(zip.clone()),
+        None => {
+            let start = config
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let root = package::find_workspace(&start).context(
+                "cannot find the kstream workspace to build the consumer from\n  hint: run kstream inside its source checkout, or set `consumer.zip` to a prebuilt `bootstrap` zip",
+            )?;
+            Source::Workspace { root }
+        }
+    };
+    package::package(&source, config.consumer.architecture)
+}
+
+fn connection(cli: &Cli, config: &Config) -> Connection {
+    Connection {
+        region: cli.region.clone().or_else(|| config.region.clone()),
+        profile: cli.profile.clone(),
+        endpoint_url: config.endpoint_url.clone(),
+    }
+}
+
+fn print_json_or(cli: &Cli, value: &serde_json::Value, text: impl FnOnce() -> String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if cli.json {
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", text())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn plan(cli: &Cli, opts: ApplyOptions, execute: bool) -> Result<()> {
+    let config = config::load(&cli.config)?;
+    let artifact = package_consumer(&config)?;
+    let clients = Clients::connect(&connection(cli, &config)).await?;
+    let desired = Desired::new(&config, clients.region.clone(), Some(artifact));
+    let progress = Progress::stderr();
+    let started = Instant::now();
+    eprintln!("kstream: reading deployment `{}` in {}", desired.deployment, desired.region);
+    let observed = clients.observe(&desired, false).await?;
+    let plan = Plan::apply(&desired, &observed, opts);
+    if !cli.json {
+        print!("{}", plan.render(ui::stdout_color()));
+        std::io::stdout().flush()?;
+    }
+    if !execute {
+        if cli.json {
+            print_json_or(cli, &serde_json::to_value(&plan)?, String::new)?;
+        }
+        if !plan.conflicts.is_empty() {
+            bail!("the plan has {} conflict(s); `kstream apply` would refuse to run", plan.conflicts.len());
+        }
+        return Ok(());
+    }
+    if !plan.is_empty() || !plan.conflicts.is_empty() {
+        eprintln!("kstream: applying");
+        reconcile::apply(&clients, &progress, &desired, &observed, &plan).await?;
+    }
+    let writes = clients.calls.writes();
+    eprintln!(
+        "kstream: apply complete in {:.1} s: {} write call{}",
+        started.elapsed().as_secs_f64(),
+        writes.len(),
+        if writes.len() == 1 { "" } else { "s" }
+    );
+    if cli.json {
+        print_json_or(
+            cli,
+            &json!({ "plan": plan, "write_calls": writes, "calls": clients.calls.counts() }),
+            String::new,
+        )?;
+    }
+    Ok(())
+}
+
+async fn destroy(cli: &Cli, opts: DestroyOptions) -> Result<()> {
+    let config = config::load(&cli.config)?;
+    let clients = Clients::connect(&connection(cli, &config)).await?;
+    let desired = Desired::new(&config, clients.region.clone(), None);
+    let progress = Progress::stderr();
+    let started = Instant::now();
+    eprintln!("kstream: reading deployment `{}` in {}", desired.deployment, desired.region);
+    let observed = clients.observe(&desired, true).await?;
+    let plan = Plan::destroy(&desired, &observed, opts);
+    if !cli.json {
+        print!("{}", plan.render(ui::stdout_color()));
+        std::io::stdout().flush()?;
+    }
+    if !plan.is_empty() {
+        eprintln!("kstream: destroying");
+        reconcile::destroy(&clients, &progress, &desired, &plan, opts.force).await?;
+    }
+    let writes = clients.calls.writes();
+    eprintln!(
+        "kstream: destroy complete in {:.1} s: {} write call{}",
+        started.elapsed().as_secs_f64(),
+        writes.len(),
+        if writes.len() == 1 { "" } else { "s" }
+    );
+    if cli.json {
+        print_json_or(
+            cli,
+            &json!({ "plan": plan, "write_calls": writes, "calls": clients.calls.counts() }),
+            String::new,
+        )?;
+    }
+    Ok(())
+}
