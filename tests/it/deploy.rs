@@ -1,0 +1,229 @@
+//! `plan` / `apply` / `destroy` against a real LocalStack.
+
+
+use crate::support::{Aws, Deployment, rt, stderr, stdout};
+
+fn write_calls(v: &serde_json::Value) -> Vec<String> {
+    v["write_calls"]
+        .as_array()
+        .expect("write_calls")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// What exists for a deployment, read with the SDK.
+#[derive(Debug, PartialEq)]
+struct Inventory {
+    stream: Option<(String, i32)>,
+    bucket: bool,
+    role: bool,
+    function: Option<String>,
+    mappings: usize,
+}
+
+fn inventory(aws: &Aws, rt: &tokio::runtime::Runtime, d: &Deployment) -> Inventory {
+    rt.block_on(async {
+        let stream = aws
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(d.stream())
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.stream_description_summary)
+            .map(|s| (s.stream_status().as_str().to_string(), s.open_shard_count()));
+        let bucket = aws.s3.head_bucket().bucket(d.bucket()).send().await.is_ok();
+        let role = aws.iam.get_role().role_name(d.role()).send().await.is_ok();
+        let function = aws
+            .lambda
+            .get_function_configuration()
+            .function_name(d.function())
+            .send()
+            .await
+            .ok()
+            .map(|c| c.state().map(|s| s.as_str().to_string()).unwrap_or_default());
+        let mappings = aws
+            .lambda
+            .list_event_source_mappings()
+            .function_name(d.function())
+            .send()
+            .await
+            .map(|o| o.event_source_mappings().len())
+            .unwrap_or(0);
+        Inventory {
+            stream,
+            bucket,
+            role,
+            function,
+            mappings,
+        }
+    })
+}
+
+fn deployed() -> Inventory {
+    Inventory {
+        stream: Some(("ACTIVE".into(), 2)),
+        bucket: true,
+        role: true,
+        function: Some("Active".into()),
+        mappings: 1,
+    }
+}
+
+fn nothing() -> Inventory {
+    Inventory {
+        stream: None,
+        bucket: false,
+        role: false,
+        function: None,
+        mappings: 0,
+    }
+}
+
+#[test]
+fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
+    let d = Deployment::new("idem");
+    let (rt, aws) = {
+        let rt = rt();
+        let aws = Aws::new(&rt);
+        (rt, aws)
+    };
+
+    let plan = d.json(&["plan"]);
+    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(6), "{plan:#}");
+    assert_eq!(inventory(&aws, &rt, &d), nothing(), "plan must not create anything");
+
+    let first = d.json(&["apply"]);
+    let writes = write_calls(&first);
+    for op in ["Kinesis.CreateStream", "S3.CreateBucket", "IAM.CreateRole", "IAM.PutRolePolicy", "Lambda.CreateFunction", "Lambda.CreateEventSourceMapping"] {
+        assert_eq!(writes.iter().filter(|w| *w == op).count(), 1, "{op} once in {writes:?}");
+    }
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+
+    // Ownership tags, security settings and the scoped policy really are in place.
+    rt.block_on(async {
+        let tags = aws.s3.get_bucket_tagging().bucket(d.bucket()).send().await.expect("bucket tags");
+        assert!(tags.tag_set().iter().any(|t| t.key() == "kstream:deployment" && t.value() == d.name));
+        let pab = aws.s3.get_public_access_block().bucket(d.bucket()).send().await.expect("public access block");
+        assert_eq!(pab.public_access_block_configuration().and_then(|c| c.block_public_policy()), Some(true));
+        let policy = aws
+            .iam
+            .get_role_policy()
+            .role_name(d.role())
+            .policy_name("kstream-consumer")
+            .send()
+            .await
+            .expect("role policy");
+        let doc = policy.policy_document();
+        assert!(doc.contains(&d.stream()) && doc.contains(&d.bucket()), "{doc}");
+    });
+
+    let second = d.json(&["apply"]);
+    assert_eq!(write_calls(&second), Vec::<String>::new(), "a converged apply writes nothing");
+    let text = d.ok(&["plan"]);
+    assert!(stdout(&text).contains("no changes: deployment"), "{}", stdout(&text));
+
+    let destroyed = d.json(&["destroy"]);
+    assert!(!write_calls(&destroyed).is_empty());
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+    let again = d.json(&["destroy"]);
+    assert_eq!(write_calls(&again), Vec::<String>::new(), "a second destroy is a no-op");
+}
+
+#[test]
+fn changed_settings_are_updated_in_place() {
+    let mut d = Deployment::new("update");
+    d.ok(&["apply"]);
+    d.shards = 3;
+    d.consumer_extra = "memory_mb = 256\nbatch_size = 50\n".into();
+    d.write();
+    let plan = d.ok(&["plan"]);
+    let text = stdout(&plan);
+    for line in ["shard_count: 2 → 3", "memory_mb: 128 → 256", "batch_size: 100 → 50", "plan: 0 to create, 3 to update, 0 to delete"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    let applied = d.json(&["apply"]);
+    let writes = write_calls(&applied);
+    assert!(writes.contains(&"Kinesis.UpdateShardCount".to_string()), "{writes:?}");
+    assert!(writes.contains(&"Lambda.UpdateFunctionConfiguration".to_string()), "{writes:?}");
+    assert!(writes.contains(&"Lambda.UpdateEventSourceMapping".to_string()), "{writes:?}");
+    assert!(!writes.iter().any(|w| w.contains("Create") || w.contains("UpdateFunctionCode")), "{writes:?}");
+    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+}
+
+#[test]
+fn existing_untagged_resource_is_refused_then_adopted() {
+    let d = Deployment::new("adopt");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    rt.block_on(async {
+        aws.kinesis
+            .create_stream()
+            .stream_name(d.stream())
+            .shard_count(2)
+            .send()
+            .await
+            .expect("create foreign stream");
+    });
+    let refused = d.kstream(&["apply"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains(&format!("stream `{}` already exists and was not created by kstream", d.stream())), "{err}");
+    assert!(err.contains("kstream apply --adopt"), "{err}");
+    let inv = inventory(&aws, &rt, &d);
+    assert!(!inv.bucket && !inv.role && inv.function.is_none(), "nothing is created when apply refuses: {inv:?}");
+
+    d.ok(&["apply", "--adopt"]);
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+}
+
+#[test]
+fn destroy_keeps_a_bucket_with_objects_unless_forced() {
+    let d = Deployment::new("keep");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply"]);
+    rt.block_on(async {
+        aws.s3
+            .put_object()
+            .bucket(d.bucket())
+            .key("precious.txt")
+            .body(b"data".to_vec().into())
+            .send()
+            .await
+            .expect("put object");
+    });
+    let out = d.ok(&["destroy"]);
+    assert!(stdout(&out).contains(&format!("bucket `{}` kept: holds objects", d.bucket())), "{}", stdout(&out));
+    let inv = inventory(&aws, &rt, &d);
+    assert!(inv.bucket && inv.stream.is_none() && inv.function.is_none() && !inv.role, "{inv:?}");
+
+    d.ok(&["destroy", "--force"]);
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+}
+
+#[test]
+fn interrupted_apply_and_destroy_converge() {
+    let d = Deployment::new("kill");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    // Kill a cold apply at successive progress lines, re-running it each time from wherever
+    // the previous one stopped; it must always converge to one of each resource.
+    let mut point = 1;
+    while d.kill_after_progress_line(&["apply"], point) {
+        point += 2;
+    }
+    assert!(point > 3, "apply finished before it could be interrupted");
+    d.ok(&["apply"]);
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+
+    let mut point = 1;
+    while d.kill_after_progress_line(&["destroy", "--force"], point) {
+        point += 2;
+    }
+    d.ok(&["destroy", "--force"]);
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+}

@@ -1,0 +1,300 @@
+//! Test tooling: a real LocalStack on 127.0.0.1 (started through `scripts/localstack up` when
+//! it is not running), one uniquely named deployment per test, the real `kstream` binary, and
+//! SDK clients to check what exists.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// LocalStack's port (the same variable the script reads).
+pub fn port() -> u16 {
+    std::env::var("KSTREAM_LOCALSTACK_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(4566)
+}
+
+/// LocalStack's endpoint.
+pub fn endpoint() -> String {
+    format!("http://127.0.0.1:{}", port())
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ready() -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{}", port()).parse().expect("socket address"),
+        Duration::from_millis(300),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = "GET /_localstack/init/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.replace(' ', "").contains("\"completed\":true")
+}
+
+/// Make sure LocalStack runs; start it with the project's script once per test binary.
+pub fn localstack() {
+    static STARTED: Mutex<bool> = Mutex::new(false);
+    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    if *started || ready() {
+        *started = true;
+        return;
+    }
+    let status = Command::new(repo().join("scripts/localstack"))
+        .arg("up")
+        .status()
+        .expect("run scripts/localstack up");
+    assert!(status.success(), "scripts/localstack up failed");
+    assert!(ready(), "LocalStack is not ready after `scripts/localstack up`");
+    *started = true;
+}
+
+/// A short random suffix for resource names.
+pub fn suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}", (nanos ^ (std::process::id() as u128) << 20) & 0xff_ffff)
+}
+
+/// The consumer zip, packaged once per test binary by `kstream package`.
+pub fn consumer_zip() -> PathBuf {
+    static ZIP: OnceLock<PathBuf> = OnceLock::new();
+    ZIP.get_or_init(|| {
+        let out = kstream_in(repo(), &["--config", "tests/fixtures/deploy/package.toml", "--json", "package"]);
+        assert!(out.status.success(), "kstream package failed:\n{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("package --json");
+        PathBuf::from(v["path"].as_str().expect("path"))
+    })
+    .clone()
+}
+
+/// Run the real `kstream` binary in `dir` with LocalStack credentials.
+pub fn kstream_in(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("run kstream")
+}
+
+/// The `kstream` command, set up for LocalStack and without the caller's AWS settings.
+pub fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kstream"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("KSTREAM_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One deployment with unique names, its config file in a temporary directory.
+pub struct Deployment {
+    /// Deployment name (also the prefix of every resource name).
+    pub name: String,
+    /// Temporary directory holding `deploy.toml`.
+    pub dir: tempfile::TempDir,
+    /// Extra `[consumer]` lines.
+    pub consumer_extra: String,
+    /// Whether to use the prebuilt zip (else kstream packages the workspace).
+    pub prebuilt: bool,
+    /// Shard count.
+    pub shards: u32,
+}
+
+impl Deployment {
+    /// A fresh deployment named after the test; LocalStack is started if needed.
+    pub fn new(test: &str) -> Deployment {
+        localstack();
+        let d = Deployment {
+            name: format!("t-{test}-{}", suffix()),
+            dir: tempfile::tempdir().expect("tempdir"),
+            consumer_extra: String::new(),
+            prebuilt: true,
+            shards: 2,
+        };
+        d.write();
+        d
+    }
+
+    /// Rewrite `deploy.toml` from the fields.
+    pub fn write(&self) {
+        let zip = if self.prebuilt {
+            format!("zip = {:?}\n", consumer_zip().display().to_string())
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "name = \"{name}\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\n[stream]\nname = \"{name}-stream\"\nshard_count = {shards}\n\n[bucket]\nname = \"{name}-bucket\"\n\n[consumer]\nfunction_name = \"{name}-fn\"\nrole_name = \"{name}-role\"\n{zip}{extra}",
+            name = self.name,
+            endpoint = endpoint(),
+            shards = self.shards,
+            extra = self.consumer_extra,
+        );
+        std::fs::write(self.config(), text).expect("write deploy.toml");
+    }
+
+    /// Path of `deploy.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("deploy.toml")
+    }
+
+    /// Run `kstream <args> --config deploy.toml`.
+    pub fn kstream(&self, args: &[&str]) -> Output {
+        let config = self.config();
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        kstream_in(self.dir.path(), &all)
+    }
+
+    /// Like `kstream`, asserting success.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.kstream(args);
+        assert!(
+            out.status.success(),
+            "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    }
+
+    /// `kstream --json <args>`, parsed; asserts success.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)))
+    }
+
+    /// Stream name.
+    pub fn stream(&self) -> String {
+        format!("{}-stream", self.name)
+    }
+    /// Bucket name.
+    pub fn bucket(&self) -> String {
+        format!("{}-bucket", self.name)
+    }
+    /// Function name.
+    pub fn function(&self) -> String {
+        format!("{}-fn", self.name)
+    }
+    /// Role name.
+    pub fn role(&self) -> String {
+        format!("{}-role", self.name)
+    }
+
+    /// Run `kstream <args>` and SIGKILL it right after the `nth` progress line (1-based) on
+    /// stderr; returns whether it was killed (false: it finished first).
+    pub fn kill_after_progress_line(&self, args: &[&str], nth: usize) -> bool {
+        let config = self.config();
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        let mut child = command(self.dir.path(), &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kstream");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut seen = 0;
+        let mut killed = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("  ") {
+                seen += 1;
+                if seen == nth {
+                    child.kill().expect("SIGKILL kstream");
+                    killed = true;
+                    break;
+                }
+            }
+        }
+        let _ = child.wait();
+        killed
+    }
+}
+
+impl Drop for Deployment {
+    /// Best effort: leave LocalStack clean even when a test fails.
+    fn drop(&mut self) {
+        let _ = self.kstream(&["destroy", "--force"]);
+    }
+}
+
+/// SDK clients against LocalStack, to check what exists.
+pub struct Aws {
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+/// A tokio runtime for SDK checks inside synchronous tests.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+impl Aws {
+    /// Clients for LocalStack.
+    pub fn new(rt: &tokio::runtime::Runtime) -> Aws {
+        let sdk = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(endpoint())
+                .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
+                .load(),
+        );
+        Aws {
+            kinesis: aws_sdk_kinesis::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build(),
+            ),
+            iam: aws_sdk_iam::Client::new(&sdk),
+        }
+    }
+}
+
+/// Poll `check` until it returns `Some` or `deadline` passes (then panic with `what`).
+pub fn eventually<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
