@@ -276,7 +276,9 @@ pub async fn destroy(
         if deletes(Resource::Bucket).next().is_some() {
             if force {
                 let count = aws::bucket::empty(&clients.s3, progress, &desired.bucket).await?;
-                progress.note(&format!("deleted {count} object versions from bucket `{}`", desired.bucket));
+                if count > 0 {
+                    progress.note(&format!("deleted {count} object versions from bucket `{}`", desired.bucket));
+                }
             }
             aws::bucket::delete(&clients.s3, progress, &desired.bucket).await?;
         }

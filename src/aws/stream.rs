@@ -73,7 +73,21 @@ pub async fn create(
         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to create stream `{name}`")),
     }
-    wait_active(client, progress, name).await
+    let stream = wait_active(client, progress, name).await?;
+    // Some emulators (LocalStack's kinesis-mock) ignore tags on CreateStream: make sure.
+    let current = client
+        .list_tags_for_stream()
+        .stream_name(name)
+        .send()
+        .await
+        .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
+    if tags
+        .iter()
+        .any(|(k, v)| !current.tags().iter().any(|t| t.key() == k && t.value() == Some(v.as_str())))
+    {
+        tag(client, name, tags).await?;
+    }
+    Ok(stream)
 }
 
 /// Wait until the stream is `ACTIVE` and return it.
