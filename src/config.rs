@@ -1,0 +1,129 @@
+//! The deployment config: `deploy.toml` parsed and validated into a typed desired state.
+//!
+//! Nothing here talks to AWS. A config that fails validation never reaches a client.
+//!
+//! Loading runs in two steps, like ripgrep's low-level → high-level arguments: the text is
+//! parsed into a span-carrying TOML document (`toml::de::DeTable`), then `validate` walks
+//! it table by table and builds a [`Config`]. Walking the document by hand, rather than
+//! deserializing with serde, keeps the full dotted key and the exact position of every
+//! value at hand, so each message names the key and points at the value that is wrong.
+//!
+//! Every problem in the file is reported, not only the first: a [`ConfigError`] is the first
+//! problem in file order and carries the rest in [`ConfigError::more`]. A TOML syntax error
+//! stops parsing, so it is always reported alone.
+
+mod error;
+mod rules;
+mod starter;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+pub use starter::starter;
+
+/// Lambda instruction set architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// `x86_64`
+    X86_64,
+    /// `arm64`
+    Arm64,
+}
+
+/// Where a new event source mapping starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StartingPosition {
+    /// Oldest record still retained.
+    TrimHorizon,
+    /// Only records put after the mapping exists.
+    Latest,
+}
+
+/// A validated deployment: what the user wants to exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// File the config came from (for messages).
+    pub path: PathBuf,
+    /// Deployment name, tagged on every resource as `kstream:deployment`.
+    pub name: String,
+    /// Region; `None` means the standard AWS region chain.
+    pub region: Option<String>,
+    /// Endpoint override (LocalStack); `AWS_ENDPOINT_URL` is honoured too.
+    pub endpoint_url: Option<String>,
+    /// `[stream]`
+    pub stream: StreamConfig,
+    /// `[bucket]`
+    pub bucket: BucketConfig,
+    /// `[consumer]`
+    pub consumer: ConsumerConfig,
+}
+
+/// `[stream]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamConfig {
+    /// Kinesis stream name: 1-128 of `[a-zA-Z0-9_.-]`.
+    pub name: String,
+    /// Shards of the PROVISIONED stream: 1-1000 (default 2).
+    pub shard_count: u32,
+    /// How long records stay readable, in hours: 24-8760 (default 24).
+    pub retention_hours: u32,
+}
+
+/// `[bucket]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketConfig {
+    /// S3 general purpose bucket name, checked against the S3 naming rules.
+    pub name: String,
+}
+
+/// `[consumer]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    /// Lambda function name: 1-64 of `[a-zA-Z0-9_-]` (default `<name>-consumer`).
+    pub function_name: String,
+    /// IAM role the function runs as: 1-64 of `[A-Za-z0-9+=,.@_-]` (default `<function_name>-role`).
+    pub role_name: String,
+    /// Function memory in MB: 128-10240 (default 128).
+    pub memory_mb: u32,
+    /// Function timeout in seconds: 1-900 (default 30).
+    pub timeout_s: u32,
+    /// Function architecture (default `x86_64`).
+    pub architecture: Architecture,
+    /// Most records per invocation: 1-10000 (default 100).
+    pub batch_size: u32,
+    /// Where a new event source mapping starts reading (default `TRIM_HORIZON`).
+    pub starting_position: StartingPosition,
+    /// Retries of a failed batch: -1 (until the records expire) to 10000 (default 10).
+    pub maximum_retry_attempts: i32,
+    /// Split a failing batch in two and retry each half (default `true`).
+    pub bisect_batch_on_function_error: bool,
+    /// Prefix of every object key, e.g. `events/` (may be empty).
+    pub key_prefix: String,
+    /// A prebuilt `bootstrap` zip; `None` means kstream builds the workspace's consumer.
+    pub zip: Option<PathBuf>,
+}
+
+/// Reads and validates the config file at `path`.
+///
+/// A missing or unreadable file is a [`ConfigError`] too; it has no position (`line == 0`).
+// A config error is built at most once per run, then reported and the process exits, so its
+// size (a few `String`s) costs nothing worth a `Box` in every caller's signature.
+#[allow(clippy::result_large_err)]
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|err| ConfigError::io(path, &err))?;
+    let text =
+        String::from_utf8(bytes).map_err(|err| ConfigError::utf8(path, err.as_bytes(), &err))?;
+    parse(&text, path)
+}
+
+/// Parses and validates config `text`; `path` is used in messages and to resolve `consumer.zip`.
+#[allow(clippy::result_large_err)] // see `load`
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    validate::validate(text, path)
+}

@@ -1,0 +1,711 @@
+//! The walk from a parsed TOML document to a [`Config`]: every key checked, every default applied.
+
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::rules::{self, Problem};
+use super::{
+    Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, StartingPosition, StreamConfig,
+};
+
+/// Top-level keys that hold values.
+pub(super) const ROOT_KEYS: &[&str] = &["name", "region", "endpoint_url"];
+/// Top-level keys that hold tables.
+pub(super) const ROOT_TABLES: &[&str] = &["stream", "bucket", "consumer"];
+pub(super) const STREAM_KEYS: &[&str] = &["name", "shard_count", "retention_hours"];
+pub(super) const BUCKET_KEYS: &[&str] = &["name"];
+pub(super) const CONSUMER_KEYS: &[&str] = &[
+    "function_name",
+    "role_name",
+    "memory_mb",
+    "timeout_s",
+    "architecture",
+    "batch_size",
+    "starting_position",
+    "maximum_retry_attempts",
+    "bisect_batch_on_function_error",
+    "key_prefix",
+    "zip",
+];
+
+/// Every table and its keys, to tell a user which table a misplaced key belongs in.
+const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    ("", ROOT_KEYS),
+    ("stream", STREAM_KEYS),
+    ("bucket", BUCKET_KEYS),
+    ("consumer", CONSUMER_KEYS),
+];
+
+const DEFAULT_SHARD_COUNT: u32 = 2;
+const DEFAULT_RETENTION_HOURS: u32 = 24;
+const DEFAULT_MEMORY_MB: u32 = 128;
+const DEFAULT_TIMEOUT_S: u32 = 30;
+const DEFAULT_BATCH_SIZE: u32 = 100;
+const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: i32 = 10;
+
+const ARCHITECTURES: &[(&str, Architecture)] = &[
+    ("x86_64", Architecture::X86_64),
+    ("arm64", Architecture::Arm64),
+];
+/// Other names people use for the architectures.
+const ARCHITECTURE_ALIASES: &[(&str, &str)] = &[
+    ("aarch64", "arm64"),
+    ("arm", "arm64"),
+    ("amd64", "x86_64"),
+    ("x64", "x86_64"),
+    ("x86", "x86_64"),
+];
+const STARTING_POSITIONS: &[(&str, StartingPosition)] = &[
+    ("TRIM_HORIZON", StartingPosition::TrimHorizon),
+    ("LATEST", StartingPosition::Latest),
+];
+
+/// Parses `text` and validates it into a [`Config`], reporting every problem found.
+#[allow(clippy::result_large_err)] // see `load`
+pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let document = DeTable::parse(text).map_err(|err| syntax_error(text, path, &err))?;
+    let mut cx = Cx {
+        text,
+        path,
+        problems: Vec::new(),
+    };
+    let root = Table {
+        path: "",
+        offset: 0,
+        entries: document.get_ref(),
+    };
+    cx.unknown_keys(&root, ROOT_KEYS, ROOT_TABLES);
+
+    let name = cx.string(&root, "name", rules::deployment_name);
+    let name = cx.required(&root, "name", "\"<deployment name>\"", name);
+    let region = value(cx.string(&root, "region", rules::region));
+    let endpoint_url = value(cx.string(&root, "endpoint_url", rules::endpoint_url));
+
+    let stream = match cx.table(&root, "stream", true) {
+        Some(table) => stream(&mut cx, &table),
+        None => StreamConfig {
+            name: String::new(),
+            shard_count: DEFAULT_SHARD_COUNT,
+            retention_hours: DEFAULT_RETENTION_HOURS,
+        },
+    };
+    let bucket = match cx.table(&root, "bucket", true) {
+        Some(table) => bucket(&mut cx, &table),
+        None => BucketConfig {
+            name: String::new(),
+        },
+    };
+    let empty = DeTable::default();
+    let consumer_table = cx.table(&root, "consumer", false);
+    // An absent `[consumer]` goes through the same walk, so its defaults come from one place.
+    let consumer_table = consumer_table.unwrap_or(Table {
+        path: "consumer",
+        offset: 0,
+        entries: &empty,
+    });
+    let consumer = consumer(&mut cx, &consumer_table, name.as_ref(), path);
+
+    let config = Config {
+        path: path.to_owned(),
+        name: name.map(|at| at.value).unwrap_or_default(),
+        region,
+        endpoint_url,
+        stream,
+        bucket,
+        consumer,
+    };
+    cx.finish(config)
+}
+
+fn stream(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamConfig {
+    cx.unknown_keys(table, STREAM_KEYS, &[]);
+    let name = cx.string(table, "name", rules::stream_name);
+    let name = cx.required(table, "name", "\"<stream name>\"", name);
+    StreamConfig {
+        name: name.map(|at| at.value).unwrap_or_default(),
+        shard_count: cx.unsigned(table, "shard_count", 1..=1000, DEFAULT_SHARD_COUNT),
+        retention_hours: cx.unsigned(table, "retention_hours", 24..=8760, DEFAULT_RETENTION_HOURS),
+    }
+}
+
+fn bucket(cx: &mut Cx<'_>, table: &Table<'_>) -> BucketConfig {
+    cx.unknown_keys(table, BUCKET_KEYS, &[]);
+    let name = cx.string(table, "name", rules::bucket_name);
+    let name = cx.required(table, "name", "\"<globally unique bucket name>\"", name);
+    BucketConfig {
+        name: name.map(|at| at.value).unwrap_or_default(),
+    }
+}
+
+/// `[consumer]`; `name` is the valid deployment name (for defaults), `path` the config file.
+fn consumer(
+    cx: &mut Cx<'_>,
+    table: &Table<'_>,
+    name: Option<&At<String>>,
+    path: &Path,
+) -> ConsumerConfig {
+    cx.unknown_keys(table, CONSUMER_KEYS, &[]);
+
+    // Where each name came from, so a default that is too long points at what made it so.
+    let function_name = match cx.string(table, "function_name", rules::function_name) {
+        Ok(Some(at)) => Some((at.value, at.offset, "consumer.function_name")),
+        Ok(None) => name.and_then(|name| {
+            let default = format!("{}-consumer", name.value);
+            let ok = cx.derived_fits(
+                "consumer.function_name",
+                "<name>-consumer",
+                &default,
+                rules::FUNCTION_NAME_MAX,
+                name.offset,
+                "name",
+            );
+            ok.then_some((default, name.offset, "name"))
+        }),
+        Err(Reported) => None,
+    };
+    let role_name = match cx.string(table, "role_name", rules::role_name) {
+        Ok(Some(at)) => at.value,
+        Ok(None) => match &function_name {
+            Some((function_name, offset, source)) => {
+                let default = format!("{function_name}-role");
+                cx.derived_fits(
+                    "consumer.role_name",
+                    "<function_name>-role",
+                    &default,
+                    rules::ROLE_NAME_MAX,
+                    *offset,
+                    source,
+                );
+                default
+            }
+            None => String::new(),
+        },
+        Err(Reported) => String::new(),
+    };
+
+    let key_prefix = value(cx.string(table, "key_prefix", rules::key_prefix));
+    let zip = value(cx.string(table, "zip", rules::zip));
+    // Relative to the config file, so the config means the same from any working directory.
+    let zip = zip.map(|zip| path.parent().unwrap_or(Path::new("")).join(zip));
+
+    ConsumerConfig {
+        function_name: function_name
+            .map(|(function_name, _, _)| function_name)
+            .unwrap_or_default(),
+        role_name,
+        memory_mb: cx.unsigned(table, "memory_mb", 128..=10240, DEFAULT_MEMORY_MB),
+        timeout_s: cx.unsigned(table, "timeout_s", 1..=900, DEFAULT_TIMEOUT_S),
+        architecture: cx.choice(
+            table,
+            "architecture",
+            ARCHITECTURES,
+            ARCHITECTURE_ALIASES,
+            Architecture::X86_64,
+        ),
+        batch_size: cx.unsigned(table, "batch_size", 1..=10000, DEFAULT_BATCH_SIZE),
+        starting_position: cx.choice(
+            table,
+            "starting_position",
+            STARTING_POSITIONS,
+            &[],
+            StartingPosition::TrimHorizon,
+        ),
+        maximum_retry_attempts: cx.signed(
+            table,
+            "maximum_retry_attempts",
+            -1..=10000,
+            DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
+        ),
+        bisect_batch_on_function_error: cx.boolean(table, "bisect_batch_on_function_error", true),
+        key_prefix: key_prefix.unwrap_or_default(),
+        zip,
+    }
+}
+
+/// A TOML syntax error: the parser's position and the first line of its message.
+fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
+    let span = err.span().unwrap_or(0..0);
+    let first_line = err.message().lines().next().unwrap_or_default();
+    let mut message = first_line.trim().trim_end_matches('.').to_owned();
+    if message.is_empty() {
+        message = "invalid TOML".to_owned();
+    }
+    // The parser says only "duplicate key"; its span covers the key, so name it.
+    if message == "duplicate key"
+        && let Some(key) = text.get(span.clone()).filter(|key| !key.trim().is_empty())
+    {
+        message = format!("duplicate key `{}`", key.trim());
+    }
+    ConfigError::at(
+        path,
+        text,
+        span.start,
+        None,
+        format!("syntax error: {message}"),
+        None,
+    )
+}
+
+/// A value and the byte offset where it starts in the config text.
+struct At<T> {
+    value: T,
+    offset: usize,
+}
+
+/// Marks a value whose problem has already been reported.
+struct Reported;
+
+/// A value that is absent (`Ok(None)`), valid (`Ok(Some)`) or reported as a problem (`Err`).
+type Got<T> = Result<Option<At<T>>, Reported>;
+
+/// The value of `got` if it is present and valid.
+fn value<T>(got: Got<T>) -> Option<T> {
+    got.ok().flatten().map(|at| at.value)
+}
+
+/// One table of the document: its dotted path (`""` at the top), where it starts, its entries.
+struct Table<'d> {
+    path: &'static str,
+    offset: usize,
+    entries: &'d DeTable<'d>,
+}
+
+impl<'d> Table<'d> {
+    fn get(&self, key: &str) -> Option<&'d Spanned<DeValue<'d>>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The full dotted key of `key` in this table.
+    fn key(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// How the table is named in messages.
+    fn header(&self) -> String {
+        if self.path.is_empty() {
+            "the top level".to_owned()
+        } else {
+            format!("`[{}]`", self.path)
+        }
+    }
+}
+
+/// The validation context: the text for positions, and every problem found so far.
+struct Cx<'a> {
+    text: &'a str,
+    path: &'a Path,
+    problems: Vec<(usize, ConfigError)>,
+}
+
+impl Cx<'_> {
+    fn report(&mut self, offset: usize, key: String, problem: Problem) {
+        let error = ConfigError::at(
+            self.path,
+            self.text,
+            offset,
+            Some(key),
+            problem.message,
+            problem.help,
+        );
+        self.problems.push((offset, error));
+    }
+
+    /// `config` if nothing was reported, else every problem in file order.
+    #[allow(clippy::result_large_err)] // see `load`
+    fn finish(mut self, config: Config) -> Result<Config, ConfigError> {
+        self.problems.sort_by_key(|(offset, _)| *offset);
+        let mut problems = self.problems.into_iter().map(|(_, problem)| problem);
+        match problems.next() {
+            None => Ok(config),
+            Some(mut first) => {
+                first.more = problems.collect();
+                Err(first)
+            }
+        }
+    }
+
+    /// Reports every key of `table` that is neither in `keys` nor in `tables`.
+    fn unknown_keys(&mut self, table: &Table<'_>, keys: &[&str], tables: &[&str]) {
+        for (key, value) in table.entries.iter() {
+            let key_name = key.get_ref().as_ref();
+            if keys.contains(&key_name) || tables.contains(&key_name) {
+                continue;
+            }
+            let full = table.key(key_name);
+            let message = if value.get_ref().is_table() {
+                format!("unknown table `[{full}]`")
+            } else {
+                format!("unknown key `{full}`")
+            };
+            let help = unknown_key_help(table, key_name, keys, tables);
+            // A `[table]` header is pointed at from its `[`; any other key at the key itself.
+            let header = value.span().start;
+            let is_header = self
+                .text
+                .get(header..)
+                .is_some_and(|rest| rest.starts_with('['));
+            let offset = if is_header { header } else { key.span().start };
+            self.report(
+                offset,
+                full,
+                Problem {
+                    message,
+                    help: Some(help),
+                },
+            );
+        }
+    }
+
+    /// The table at `key` of `parent`; reports it if it is missing (and `required`) or not a table.
+    fn table<'d>(
+        &mut self,
+        parent: &Table<'d>,
+        key: &'static str,
+        required: bool,
+    ) -> Option<Table<'d>> {
+        let Some(value) = parent.get(key) else {
+            if required {
+                let message = format!("missing required table `[{key}]`");
+                let help = format!("add a `[{key}]` table with at least `name = \"...\"`");
+                self.report(
+                    parent.offset,
+                    key.to_owned(),
+                    Problem {
+                        message,
+                        help: Some(help),
+                    },
+                );
+            }
+            return None;
+        };
+        match value.get_ref() {
+            DeValue::Table(entries) => Some(Table {
+                path: key,
+                offset: value.span().start,
+                entries,
+            }),
+            other => {
+                let message = format!("`{key}` must be a table, got {}", kind(other));
+                let help = format!("write `[{key}]` on a line of its own, then its keys below it");
+                self.report(
+                    value.span().start,
+                    key.to_owned(),
+                    Problem {
+                        message,
+                        help: Some(help),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// `got`, reporting it as missing if it is absent.
+    fn required<T>(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        example: &str,
+        got: Got<T>,
+    ) -> Option<At<T>> {
+        match got {
+            Ok(Some(at)) => Some(at),
+            Ok(None) => {
+                let help = if table.path.is_empty() {
+                    format!("add `{key} = {example}` at the top of the file, before any table")
+                } else {
+                    format!("add `{key} = {example}` under {}", table.header())
+                };
+                let message = format!("missing required key `{}`", table.key(key));
+                self.report(
+                    table.offset,
+                    table.key(key),
+                    Problem {
+                        message,
+                        help: Some(help),
+                    },
+                );
+                None
+            }
+            Err(Reported) => None,
+        }
+    }
+
+    /// A string at `key`, checked by `rule` (which gets the full key for its messages).
+    fn string(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        rule: fn(&str, &str) -> Vec<Problem>,
+    ) -> Got<String> {
+        let Some(value) = table.get(key) else {
+            return Ok(None);
+        };
+        let full = table.key(key);
+        let offset = value.span().start;
+        let DeValue::String(s) = value.get_ref() else {
+            let message = format!("`{full}` must be a string, got {}", kind(value.get_ref()));
+            let help = format!("put the value in double quotes: `{key} = \"...\"`");
+            self.report(
+                offset,
+                full,
+                Problem {
+                    message,
+                    help: Some(help),
+                },
+            );
+            return Err(Reported);
+        };
+        let problems = rule(&full, s);
+        if problems.is_empty() {
+            return Ok(Some(At {
+                value: s.to_string(),
+                offset,
+            }));
+        }
+        for problem in problems {
+            self.report(offset, full.clone(), problem);
+        }
+        Err(Reported)
+    }
+
+    /// An integer at `key` within `range`.
+    fn integer(&mut self, table: &Table<'_>, key: &str, range: RangeInclusive<i64>) -> Got<i64> {
+        let Some(value) = table.get(key) else {
+            return Ok(None);
+        };
+        let full = table.key(key);
+        let offset = value.span().start;
+        let (low, high) = (range.start(), range.end());
+        let expected = format!("`{full}` must be an integer from {low} to {high}");
+        let DeValue::Integer(integer) = value.get_ref() else {
+            let message = format!("{expected}, got {}", kind(value.get_ref()));
+            // A quoted number is the common slip; say so.
+            let help = match value.get_ref() {
+                DeValue::String(s) if s.trim().parse::<i64>().is_ok() => Some(format!(
+                    "write the number without quotes: `{key} = {}`",
+                    s.trim()
+                )),
+                _ => None,
+            };
+            self.report(offset, full, Problem { message, help });
+            return Err(Reported);
+        };
+        match i64::from_str_radix(integer.as_str(), integer.radix()) {
+            Ok(n) if range.contains(&n) => Ok(Some(At { value: n, offset })),
+            _ => {
+                // As written, so `0x10` and `1_000` read back as the user typed them.
+                let written = &self.text[value.span()];
+                self.report(
+                    offset,
+                    full,
+                    Problem {
+                        message: format!("{expected}, got {written}"),
+                        help: None,
+                    },
+                );
+                Err(Reported)
+            }
+        }
+    }
+
+    /// An integer at `key` within `range` (a subrange of `u32`), or `default`.
+    fn unsigned(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        range: RangeInclusive<u32>,
+        default: u32,
+    ) -> u32 {
+        let range = i64::from(*range.start())..=i64::from(*range.end());
+        let got = self.integer(table, key, range).ok().flatten();
+        got.and_then(|at| u32::try_from(at.value).ok())
+            .unwrap_or(default)
+    }
+
+    /// An integer at `key` within `range` (a subrange of `i32`), or `default`.
+    fn signed(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        range: RangeInclusive<i32>,
+        default: i32,
+    ) -> i32 {
+        let range = i64::from(*range.start())..=i64::from(*range.end());
+        let got = self.integer(table, key, range).ok().flatten();
+        got.and_then(|at| i32::try_from(at.value).ok())
+            .unwrap_or(default)
+    }
+
+    /// A boolean at `key`, or `default`.
+    fn boolean(&mut self, table: &Table<'_>, key: &str, default: bool) -> bool {
+        let Some(value) = table.get(key) else {
+            return default;
+        };
+        if let DeValue::Boolean(b) = value.get_ref() {
+            return *b;
+        }
+        let full = table.key(key);
+        let message = format!(
+            "`{full}` must be `true` or `false`, got {}",
+            kind(value.get_ref())
+        );
+        let help = match value.get_ref() {
+            DeValue::String(s) if s.as_ref() == "true" || s.as_ref() == "false" => {
+                Some(format!("write the boolean without quotes: `{key} = {s}`"))
+            }
+            _ => None,
+        };
+        self.report(value.span().start, full, Problem { message, help });
+        default
+    }
+
+    /// One of `choices` (exact, case-sensitive) at `key`, or `default`.
+    fn choice<T: Copy>(
+        &mut self,
+        table: &Table<'_>,
+        key: &str,
+        choices: &[(&str, T)],
+        aliases: &[(&str, &str)],
+        default: T,
+    ) -> T {
+        let Some(value) = table.get(key) else {
+            return default;
+        };
+        if let DeValue::String(s) = value.get_ref()
+            && let Some((_, choice)) = choices.iter().find(|(name, _)| *name == s.as_ref())
+        {
+            return *choice;
+        }
+        let full = table.key(key);
+        let allowed: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| format!("`\"{name}\"`"))
+            .collect();
+        let allowed = join_or(&allowed);
+        let (got, help) = match value.get_ref() {
+            DeValue::String(s) => {
+                let alias = aliases
+                    .iter()
+                    .find(|(alias, _)| alias.eq_ignore_ascii_case(s))
+                    .map(|(_, name)| *name);
+                let near =
+                    alias.or_else(|| rules::closest(s, choices.iter().map(|(name, _)| *name)));
+                (
+                    format!("`{s:?}`"),
+                    near.map(|name| format!("did you mean `\"{name}\"`?")),
+                )
+            }
+            other => (kind(other).to_owned(), None),
+        };
+        let message = format!("`{full}` must be {allowed}, got {got}");
+        self.report(value.span().start, full, Problem { message, help });
+        default
+    }
+
+    /// Checks that a derived default name fits in `max` characters; if not, reports it at
+    /// `offset`, the value of `source` it was derived from. Returns whether it fits.
+    fn derived_fits(
+        &mut self,
+        key: &str,
+        pattern: &str,
+        value: &str,
+        max: usize,
+        offset: usize,
+        source: &str,
+    ) -> bool {
+        let length = value.chars().count();
+        if length <= max {
+            return true;
+        }
+        let message = format!(
+            "the default `{key}` (`{pattern}`) would be {length} characters long, more than {max}"
+        );
+        let (table, leaf) = key.split_once('.').unwrap_or(("", key));
+        let help = format!("set `{leaf}` under `[{table}]`, or shorten `{source}`");
+        self.report(
+            offset,
+            key.to_owned(),
+            Problem {
+                message,
+                help: Some(help),
+            },
+        );
+        false
+    }
+}
+
+/// Help for an unknown `key` in `table`: where it belongs, the likely typo, or what is allowed.
+fn unknown_key_help(table: &Table<'_>, key: &str, keys: &[&str], tables: &[&str]) -> String {
+    let elsewhere: Vec<&str> = KNOWN_KEYS
+        .iter()
+        .filter(|(path, known)| *path != table.path && known.contains(&key))
+        .map(|(path, _)| *path)
+        .collect();
+    if let [path] = elsewhere.as_slice() {
+        return if path.is_empty() {
+            // TOML puts every key after a `[table]` header into that table.
+            format!("`{key}` is a top-level key: move it above the first `[table]` header")
+        } else {
+            format!("`{key}` belongs in `[{path}]`")
+        };
+    }
+    if let Some(near) = rules::closest(key, keys.iter().copied()) {
+        return format!("did you mean `{near}`?");
+    }
+    if let Some(near) = rules::closest(key, tables.iter().copied()) {
+        return format!("did you mean `[{near}]`?");
+    }
+    let keys: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    if table.path.is_empty() {
+        let tables: Vec<String> = tables.iter().map(|t| format!("`[{t}]`")).collect();
+        format!(
+            "allowed top-level keys are {}, and tables {}",
+            join_and(&keys),
+            join_and(&tables)
+        )
+    } else {
+        format!("allowed keys in {} are {}", table.header(), join_and(&keys))
+    }
+}
+
+/// What kind of TOML value this is, with its article.
+fn kind(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(items: &[String]) -> String {
+    join(items, "and")
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(items: &[String]) -> String {
+    join(items, "or")
+}
+
+fn join(items: &[String], word: &str) -> String {
+    match items {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} {word} {last}", init.join(", ")),
+    }
+}
