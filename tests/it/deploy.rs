@@ -1,7 +1,11 @@
 //! `plan` / `apply` / `destroy` against a real LocalStack.
 
-
 use crate::support::{Aws, Deployment, rt, stderr, stdout};
+
+/// Assert that an `apply --json` made no write call, showing its plan otherwise.
+fn assert_converged(v: &serde_json::Value) {
+    assert_eq!(write_calls(v), Vec::<String>::new(), "a converged apply writes nothing; plan:\n{:#}", v["plan"]);
+}
 
 fn write_calls(v: &serde_json::Value) -> Vec<String> {
     v["write_calls"]
@@ -42,7 +46,11 @@ fn inventory(aws: &Aws, rt: &tokio::runtime::Runtime, d: &Deployment) -> Invento
             .send()
             .await
             .ok()
-            .map(|c| c.state().map(|s| s.as_str().to_string()).unwrap_or_default());
+            .map(|c| {
+                c.state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default()
+            });
         let mappings = aws
             .lambda
             .list_event_source_mappings()
@@ -91,22 +99,61 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
     };
 
     let plan = d.json(&["plan"]);
-    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(6), "{plan:#}");
-    assert_eq!(inventory(&aws, &rt, &d), nothing(), "plan must not create anything");
+    assert_eq!(
+        plan["changes"].as_array().map(Vec::len),
+        Some(6),
+        "{plan:#}"
+    );
+    assert_eq!(
+        inventory(&aws, &rt, &d),
+        nothing(),
+        "plan must not create anything"
+    );
 
     let first = d.json(&["apply"]);
     let writes = write_calls(&first);
-    for op in ["Kinesis.CreateStream", "S3.CreateBucket", "IAM.CreateRole", "IAM.PutRolePolicy", "Lambda.CreateFunction", "Lambda.CreateEventSourceMapping"] {
-        assert_eq!(writes.iter().filter(|w| *w == op).count(), 1, "{op} once in {writes:?}");
+    for op in [
+        "Kinesis.CreateStream",
+        "S3.CreateBucket",
+        "IAM.CreateRole",
+        "IAM.PutRolePolicy",
+        "Lambda.CreateFunction",
+        "Lambda.CreateEventSourceMapping",
+    ] {
+        assert_eq!(
+            writes.iter().filter(|w| *w == op).count(),
+            1,
+            "{op} once in {writes:?}"
+        );
     }
     assert_eq!(inventory(&aws, &rt, &d), deployed());
 
     // Ownership tags, security settings and the scoped policy really are in place.
     rt.block_on(async {
-        let tags = aws.s3.get_bucket_tagging().bucket(d.bucket()).send().await.expect("bucket tags");
-        assert!(tags.tag_set().iter().any(|t| t.key() == "kstream:deployment" && t.value() == d.name));
-        let pab = aws.s3.get_public_access_block().bucket(d.bucket()).send().await.expect("public access block");
-        assert_eq!(pab.public_access_block_configuration().and_then(|c| c.block_public_policy()), Some(true));
+        let tags = aws
+            .s3
+            .get_bucket_tagging()
+            .bucket(d.bucket())
+            .send()
+            .await
+            .expect("bucket tags");
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "kstream:deployment" && t.value() == d.name)
+        );
+        let pab = aws
+            .s3
+            .get_public_access_block()
+            .bucket(d.bucket())
+            .send()
+            .await
+            .expect("public access block");
+        assert_eq!(
+            pab.public_access_block_configuration()
+                .and_then(|c| c.block_public_policy()),
+            Some(true)
+        );
         let policy = aws
             .iam
             .get_role_policy()
@@ -116,19 +163,34 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
             .await
             .expect("role policy");
         let doc = policy.policy_document();
-        assert!(doc.contains(&d.stream()) && doc.contains(&d.bucket()), "{doc}");
+        assert!(
+            doc.contains(&d.stream()) && doc.contains(&d.bucket()),
+            "{doc}"
+        );
     });
 
     let second = d.json(&["apply"]);
-    assert_eq!(write_calls(&second), Vec::<String>::new(), "a converged apply writes nothing");
+    assert_eq!(
+        write_calls(&second),
+        Vec::<String>::new(),
+        "a converged apply writes nothing"
+    );
     let text = d.ok(&["plan"]);
-    assert!(stdout(&text).contains("no changes: deployment"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("no changes: deployment"),
+        "{}",
+        stdout(&text)
+    );
 
     let destroyed = d.json(&["destroy"]);
     assert!(!write_calls(&destroyed).is_empty());
     assert_eq!(inventory(&aws, &rt, &d), nothing());
     let again = d.json(&["destroy"]);
-    assert_eq!(write_calls(&again), Vec::<String>::new(), "a second destroy is a no-op");
+    assert_eq!(
+        write_calls(&again),
+        Vec::<String>::new(),
+        "a second destroy is a no-op"
+    );
 }
 
 #[test]
@@ -140,16 +202,35 @@ fn changed_settings_are_updated_in_place() {
     d.write();
     let plan = d.ok(&["plan"]);
     let text = stdout(&plan);
-    for line in ["shard_count: 2 → 3", "memory_mb: 128 → 256", "batch_size: 100 → 50", "plan: 0 to create, 3 to update, 0 to delete"] {
+    for line in [
+        "shard_count: 2 → 3",
+        "memory_mb: 128 → 256",
+        "batch_size: 100 → 50",
+        "plan: 0 to create, 3 to update, 0 to delete",
+    ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     let applied = d.json(&["apply"]);
     let writes = write_calls(&applied);
-    assert!(writes.contains(&"Kinesis.UpdateShardCount".to_string()), "{writes:?}");
-    assert!(writes.contains(&"Lambda.UpdateFunctionConfiguration".to_string()), "{writes:?}");
-    assert!(writes.contains(&"Lambda.UpdateEventSourceMapping".to_string()), "{writes:?}");
-    assert!(!writes.iter().any(|w| w.contains("Create") || w.contains("UpdateFunctionCode")), "{writes:?}");
-    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+    assert!(
+        writes.contains(&"Kinesis.UpdateShardCount".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        writes.contains(&"Lambda.UpdateFunctionConfiguration".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        writes.contains(&"Lambda.UpdateEventSourceMapping".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        !writes
+            .iter()
+            .any(|w| w.contains("Create") || w.contains("UpdateFunctionCode")),
+        "{writes:?}"
+    );
+    assert_converged(&d.json(&["apply"]));
 }
 
 #[test]
@@ -169,14 +250,23 @@ fn existing_untagged_resource_is_refused_then_adopted() {
     let refused = d.kstream(&["apply"]);
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     let err = stderr(&refused);
-    assert!(err.contains(&format!("stream `{}` already exists and was not created by kstream", d.stream())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "stream `{}` already exists and was not created by kstream",
+            d.stream()
+        )),
+        "{err}"
+    );
     assert!(err.contains("kstream apply --adopt"), "{err}");
     let inv = inventory(&aws, &rt, &d);
-    assert!(!inv.bucket && !inv.role && inv.function.is_none(), "nothing is created when apply refuses: {inv:?}");
+    assert!(
+        !inv.bucket && !inv.role && inv.function.is_none(),
+        "nothing is created when apply refuses: {inv:?}"
+    );
 
     d.ok(&["apply", "--adopt"]);
     assert_eq!(inventory(&aws, &rt, &d), deployed());
-    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+    assert_converged(&d.json(&["apply"]));
 }
 
 #[test]
@@ -196,9 +286,16 @@ fn destroy_keeps_a_bucket_with_objects_unless_forced() {
             .expect("put object");
     });
     let out = d.ok(&["destroy"]);
-    assert!(stdout(&out).contains(&format!("bucket `{}` kept: holds objects", d.bucket())), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("bucket `{}` kept: holds objects", d.bucket())),
+        "{}",
+        stdout(&out)
+    );
     let inv = inventory(&aws, &rt, &d);
-    assert!(inv.bucket && inv.stream.is_none() && inv.function.is_none() && !inv.role, "{inv:?}");
+    assert!(
+        inv.bucket && inv.stream.is_none() && inv.function.is_none() && !inv.role,
+        "{inv:?}"
+    );
 
     d.ok(&["destroy", "--force"]);
     assert_eq!(inventory(&aws, &rt, &d), nothing());
@@ -218,7 +315,7 @@ fn interrupted_apply_and_destroy_converge() {
     assert!(point > 3, "apply finished before it could be interrupted");
     d.ok(&["apply"]);
     assert_eq!(inventory(&aws, &rt, &d), deployed());
-    assert_eq!(write_calls(&d.json(&["apply"])), Vec::<String>::new());
+    assert_converged(&d.json(&["apply"]));
 
     let mut point = 1;
     while d.kill_after_progress_line(&["destroy", "--force"], point) {
