@@ -11,7 +11,8 @@ pub fn init(verbose: u8) {
         _ => "kstream=trace,aws_config=debug,debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && crate::ui::stderr_is_terminal();
+    let ansi = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && crate::ui::stderr_is_terminal();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

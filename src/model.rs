@@ -116,7 +116,8 @@ impl Desired {
         let arn = Arn::parse(stream_arn);
         let (partition, region, account) = (arn.partition, arn.region, arn.account);
         let function = &self.consumer.function_name;
-        let log_group = format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+        let log_group =
+            format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
         json!({
             "Version": "2012-10-17",
             "Statement": [
@@ -211,7 +212,11 @@ impl<'a> Arn<'a> {
         let _service = parts.next();
         let region = parts.next().unwrap_or("");
         let account = parts.next().unwrap_or("");
-        Arn { partition, region, account }
+        Arn {
+            partition,
+            region,
+            account,
+        }
     }
 }
 

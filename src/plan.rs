@@ -128,7 +128,10 @@ impl Update {
             Update::Mapping { from, to } => {
                 let mut parts = Vec::new();
                 if from.batch_size != to.batch_size {
-                    parts.push(format!("batch_size: {} → {}", from.batch_size, to.batch_size));
+                    parts.push(format!(
+                        "batch_size: {} → {}",
+                        from.batch_size, to.batch_size
+                    ));
                 }
                 if from.maximum_retry_attempts != to.maximum_retry_attempts {
                     parts.push(format!(
@@ -407,7 +410,9 @@ impl Plan {
             (None, _) => Action::Create {
                 summary: "read the stream, write the bucket's objects, write logs".into(),
             },
-            (Some(policy), Some(stream)) if same_policy(policy, &desired.role_policy(&stream.arn)) => {
+            (Some(policy), Some(stream))
+                if same_policy(policy, &desired.role_policy(&stream.arn)) =>
+            {
                 Action::NoOp
             }
             // Without a stream the ARN is known only after apply; the policy is rewritten then
@@ -560,18 +565,19 @@ impl Plan {
             };
             plan.push(Resource::Mapping, &m.uuid, action);
         }
-        let mut one = |resource: Resource, name: &str, owner: Option<&Owner>, detail: Option<String>| {
-            let action = match owner {
-                None => Action::NoOp,
-                Some(owner) => match not_owned(owner) {
-                    Some(reason) => Action::Keep { reason },
-                    None => Action::Delete {
-                        detail: detail.clone(),
+        let mut one =
+            |resource: Resource, name: &str, owner: Option<&Owner>, detail: Option<String>| {
+                let action = match owner {
+                    None => Action::NoOp,
+                    Some(owner) => match not_owned(owner) {
+                        Some(reason) => Action::Keep { reason },
+                        None => Action::Delete {
+                            detail: detail.clone(),
+                        },
                     },
-                },
+                };
+                plan.push(resource, name, action);
             };
-            plan.push(resource, name, action);
-        };
         one(
             Resource::Function,
             &desired.consumer.function_name,
@@ -599,7 +605,9 @@ impl Plan {
                 Resource::Bucket,
                 &desired.bucket,
                 Action::Keep {
-                    reason: "holds objects; run `kstream destroy --force` to delete them and the bucket".into(),
+                    reason:
+                        "holds objects; run `kstream destroy --force` to delete them and the bucket"
+                            .into(),
                 },
             );
         } else {
@@ -676,7 +684,10 @@ impl Plan {
                     }
                 }
                 Action::Delete { detail } => {
-                    let detail = detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default();
+                    let detail = detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
                     let _ = writeln!(out, "  {} {what}{detail}", paint("31", "-"));
                 }
                 Action::Keep { reason } => {
@@ -697,10 +708,15 @@ impl Plan {
         let _ = writeln!(out);
         let (create, update, delete) = self.counts();
         if self.is_empty() && self.conflicts.is_empty() {
-            let _ = writeln!(out, "no changes: deployment `{}` is {}", self.deployment, match self.mode {
-                Mode::Apply => "up to date",
-                Mode::Destroy => "already destroyed",
-            });
+            let _ = writeln!(
+                out,
+                "no changes: deployment `{}` is {}",
+                self.deployment,
+                match self.mode {
+                    Mode::Apply => "up to date",
+                    Mode::Destroy => "already destroyed",
+                }
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -838,7 +854,11 @@ mod tests {
                 Resource::Mapping
             ]
         );
-        assert!(plan.changes.iter().all(|c| matches!(c.action, Action::Create { .. })));
+        assert!(
+            plan.changes
+                .iter()
+                .all(|c| matches!(c.action, Action::Create { .. }))
+        );
         assert_eq!(plan.counts(), (6, 0, 0));
         assert_eq!(plan.shard_hours_per_month, 2 * 730);
         insta::assert_snapshot!("cold_apply", plan.render(false));
@@ -891,7 +911,10 @@ mod tests {
             ]
         );
         assert_eq!(updates(Resource::Bucket), vec![Update::PublicAccessBlock]);
-        assert!(matches!(updates(Resource::Function)[..], [Update::Code { .. }, Update::MemoryMb { from: 256, to: 128 }]));
+        assert!(matches!(
+            updates(Resource::Function)[..],
+            [Update::Code { .. }, Update::MemoryMb { from: 256, to: 128 }]
+        ));
         insta::assert_snapshot!("updates", plan.render(false));
     }
 
@@ -903,14 +926,23 @@ mod tests {
         observed.function.as_mut().unwrap().owner = Owner::Other("someone".into());
         let plan = Plan::apply(&d, &observed, ApplyOptions::default());
         assert_eq!(plan.conflicts.len(), 2);
-        assert!(plan.change(Resource::Mapping).is_none(), "a foreign function's mappings are left alone");
+        assert!(
+            plan.change(Resource::Mapping).is_none(),
+            "a foreign function's mappings are left alone"
+        );
         insta::assert_snapshot!("conflicts", plan.render(false));
 
         let plan = Plan::apply(&d, &observed, ApplyOptions { adopt: true });
-        assert_eq!(plan.conflicts.len(), 1, "another deployment's resource is never adopted");
+        assert_eq!(
+            plan.conflicts.len(),
+            1,
+            "another deployment's resource is never adopted"
+        );
         assert_eq!(
             plan.change(Resource::Stream).unwrap().action,
-            Action::Update { updates: vec![Update::AdoptTag] }
+            Action::Update {
+                updates: vec![Update::AdoptTag]
+            }
         );
     }
 
@@ -921,9 +953,16 @@ mod tests {
         observed.mappings.push(mapping("m-0", &d));
         observed.mappings[1].state = "Disabled".into();
         let plan = Plan::apply(&d, &observed, ApplyOptions::default());
-        let mappings: Vec<_> = plan.changes.iter().filter(|c| c.resource == Resource::Mapping).collect();
+        let mappings: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.resource == Resource::Mapping)
+            .collect();
         assert_eq!(mappings.len(), 2);
-        assert_eq!((mappings[0].name.as_str(), &mappings[0].action), ("m-1", &Action::NoOp));
+        assert_eq!(
+            (mappings[0].name.as_str(), &mappings[0].action),
+            ("m-1", &Action::NoOp)
+        );
         assert!(matches!(mappings[1].action, Action::Delete { .. }));
     }
 
@@ -936,9 +975,18 @@ mod tests {
         let order: Vec<Resource> = plan.changes.iter().map(|c| c.resource).collect();
         assert_eq!(
             order,
-            [Resource::Mapping, Resource::Function, Resource::Role, Resource::Stream, Resource::Bucket]
+            [
+                Resource::Mapping,
+                Resource::Function,
+                Resource::Role,
+                Resource::Stream,
+                Resource::Bucket
+            ]
         );
-        assert!(matches!(plan.change(Resource::Bucket).unwrap().action, Action::Keep { .. }));
+        assert!(matches!(
+            plan.change(Resource::Bucket).unwrap().action,
+            Action::Keep { .. }
+        ));
         assert_eq!(plan.counts(), (0, 0, 4));
         insta::assert_snapshot!("destroy_keeps_bucket", plan.render(false));
 
@@ -955,9 +1003,15 @@ mod tests {
         observed.bucket_has_objects = Some(false);
         let plan = Plan::destroy(&d, &observed, DestroyOptions { force: true });
         for r in [Resource::Stream, Resource::Function, Resource::Mapping] {
-            assert!(matches!(plan.change(r).unwrap().action, Action::Keep { .. }), "{r:?}");
+            assert!(
+                matches!(plan.change(r).unwrap().action, Action::Keep { .. }),
+                "{r:?}"
+            );
         }
-        assert!(matches!(plan.change(Resource::Bucket).unwrap().action, Action::Delete { .. }));
+        assert!(matches!(
+            plan.change(Resource::Bucket).unwrap().action,
+            Action::Delete { .. }
+        ));
     }
 
     #[test]
@@ -965,6 +1019,9 @@ mod tests {
         let d = desired();
         let plan = Plan::destroy(&d, &Observed::default(), DestroyOptions::default());
         assert!(plan.is_empty());
-        assert!(plan.render(false).contains("no changes: deployment `plan-test` is already destroyed"));
+        assert!(
+            plan.render(false)
+                .contains("no changes: deployment `plan-test` is already destroyed")
+        );
     }
 }

@@ -26,20 +26,44 @@ pub async fn apply(
     let action = |r: Resource| plan.change(r).map(|c| &c.action).unwrap_or(&Action::NoOp);
 
     let (stream_arn, (), role_arn) = tokio::try_join!(
-        apply_stream(clients, progress, desired, observed, action(Resource::Stream)),
-        apply_bucket(clients, progress, desired, observed, action(Resource::Bucket)),
+        apply_stream(
+            clients,
+            progress,
+            desired,
+            observed,
+            action(Resource::Stream)
+        ),
+        apply_bucket(
+            clients,
+            progress,
+            desired,
+            observed,
+            action(Resource::Bucket)
+        ),
         apply_role(clients, progress, desired, observed, action(Resource::Role)),
     )?;
 
-    if matches!(action(Resource::RolePolicy), Action::Create { .. } | Action::Update { .. }) {
+    if matches!(
+        action(Resource::RolePolicy),
+        Action::Create { .. } | Action::Update { .. }
+    ) {
         let want = desired.role_policy(&stream_arn);
         let current = observed.role.as_ref().and_then(|r| r.policy.as_ref());
         if !current.is_some_and(|p| same_policy(p, &want)) {
-            aws::role::put_policy(&clients.iam, progress, &desired.consumer.role_name, &want).await?;
+            aws::role::put_policy(&clients.iam, progress, &desired.consumer.role_name, &want)
+                .await?;
         }
     }
 
-    apply_function(clients, progress, desired, observed, &role_arn, action(Resource::Function)).await?;
+    apply_function(
+        clients,
+        progress,
+        desired,
+        observed,
+        &role_arn,
+        action(Resource::Function),
+    )
+    .await?;
 
     let mappings: Vec<&Change> = plan
         .changes
@@ -60,9 +84,12 @@ pub async fn apply(
                 .await?;
             }
             Action::Update { .. } => {
-                aws::mapping::update(&clients.lambda, progress, &change.name, &desired.mapping()).await?
+                aws::mapping::update(&clients.lambda, progress, &change.name, &desired.mapping())
+                    .await?
             }
-            Action::Delete { .. } => aws::mapping::delete(&clients.lambda, progress, &change.name).await?,
+            Action::Delete { .. } => {
+                aws::mapping::delete(&clients.lambda, progress, &change.name).await?
+            }
             Action::NoOp | Action::Keep { .. } => {}
         }
     }
@@ -80,16 +107,34 @@ async fn apply_stream(
     let client = &clients.kinesis;
     match (action, &observed.stream) {
         (Action::Create { .. }, _) => {
-            let created =
-                aws::stream::create(client, progress, name, desired.stream.shard_count, &desired.tags()).await?;
+            let created = aws::stream::create(
+                client,
+                progress,
+                name,
+                desired.stream.shard_count,
+                &desired.tags(),
+            )
+            .await?;
             // An interrupted run may have created the stream with other settings: converge them too.
             if created.retention_hours != desired.stream.retention_hours {
-                aws::stream::set_retention(client, progress, name, created.retention_hours, desired.stream.retention_hours)
-                    .await?;
+                aws::stream::set_retention(
+                    client,
+                    progress,
+                    name,
+                    created.retention_hours,
+                    desired.stream.retention_hours,
+                )
+                .await?;
             }
             if created.open_shards != desired.stream.shard_count {
-                aws::stream::set_shard_count(client, progress, name, created.open_shards, desired.stream.shard_count)
-                    .await?;
+                aws::stream::set_shard_count(
+                    client,
+                    progress,
+                    name,
+                    created.open_shards,
+                    desired.stream.shard_count,
+                )
+                .await?;
             }
             Ok(created.arn)
         }
@@ -100,7 +145,9 @@ async fn apply_stream(
             for update in updates {
                 match update {
                     Update::AdoptTag => aws::stream::tag(client, name, &desired.tags()).await?,
-                    Update::StreamMode { .. } => aws::stream::set_provisioned(client, progress, &have.arn, name).await?,
+                    Update::StreamMode { .. } => {
+                        aws::stream::set_provisioned(client, progress, &have.arn, name).await?
+                    }
                     Update::ShardCount { from, to } => {
                         aws::stream::set_shard_count(client, progress, name, *from, *to).await?
                     }
@@ -146,11 +193,19 @@ async fn apply_bucket(
         }
         Action::Update { updates } => {
             progress.step(&format!("updating bucket `{name}`"));
-            let existing = observed.bucket.as_ref().map(|b| b.tags.clone()).unwrap_or_default();
+            let existing = observed
+                .bucket
+                .as_ref()
+                .map(|b| b.tags.clone())
+                .unwrap_or_default();
             for update in updates {
                 match update {
-                    Update::AdoptTag => aws::bucket::set_tags(client, name, &existing, &desired.tags()).await?,
-                    Update::PublicAccessBlock => aws::bucket::block_public_access(client, name).await?,
+                    Update::AdoptTag => {
+                        aws::bucket::set_tags(client, name, &existing, &desired.tags()).await?
+                    }
+                    Update::PublicAccessBlock => {
+                        aws::bucket::block_public_access(client, name).await?
+                    }
                     Update::Encryption => aws::bucket::encrypt(client, name).await?,
                     Update::BucketPolicy => aws::bucket::put_policy(client, name, &policy).await?,
                     other => bail!("internal error: {other:?} is not a bucket update"),
@@ -173,14 +228,23 @@ async fn apply_role(
     let client = &clients.iam;
     match (action, &observed.role) {
         (Action::Create { .. }, _) => {
-            aws::role::create(client, progress, name, &desired.trust_policy(), &desired.tags()).await
+            aws::role::create(
+                client,
+                progress,
+                name,
+                &desired.trust_policy(),
+                &desired.tags(),
+            )
+            .await
         }
         (Action::Update { updates }, Some(have)) => {
             progress.step(&format!("updating role `{name}`"));
             for update in updates {
                 match update {
                     Update::AdoptTag => aws::role::tag(client, name, &desired.tags()).await?,
-                    Update::TrustPolicy => aws::role::set_trust_policy(client, name, &desired.trust_policy()).await?,
+                    Update::TrustPolicy => {
+                        aws::role::set_trust_policy(client, name, &desired.trust_policy()).await?
+                    }
                     other => bail!("internal error: {other:?} is not a role update"),
                 }
             }
@@ -222,11 +286,25 @@ async fn apply_function(
             for update in updates {
                 match update {
                     Update::Code { architecture, .. } => {
-                        let artifact = desired.artifact.as_ref().context("the consumer was not packaged")?;
-                        aws::function::update_code(client, progress, spec.name, artifact, *architecture).await?;
+                        let artifact = desired
+                            .artifact
+                            .as_ref()
+                            .context("the consumer was not packaged")?;
+                        aws::function::update_code(
+                            client,
+                            progress,
+                            spec.name,
+                            artifact,
+                            *architecture,
+                        )
+                        .await?;
                     }
                     Update::AdoptTag => {
-                        let arn = observed.function.as_ref().map(|f| f.arn.as_str()).unwrap_or(spec.name);
+                        let arn = observed
+                            .function
+                            .as_ref()
+                            .map(|f| f.arn.as_str())
+                            .unwrap_or(spec.name);
                         aws::function::tag(client, arn, &desired.tags()).await?;
                     }
                     _ => {}
@@ -259,7 +337,8 @@ pub async fn destroy(
     }
     let function_then_role = async {
         if deletes(Resource::Function).next().is_some() {
-            aws::function::delete(&clients.lambda, progress, &desired.consumer.function_name).await?;
+            aws::function::delete(&clients.lambda, progress, &desired.consumer.function_name)
+                .await?;
         }
         if deletes(Resource::Role).next().is_some() {
             aws::role::delete(&clients.iam, progress, &desired.consumer.role_name).await?;
@@ -277,7 +356,10 @@ pub async fn destroy(
             if force {
                 let count = aws::bucket::empty(&clients.s3, progress, &desired.bucket).await?;
                 if count > 0 {
-                    progress.note(&format!("deleted {count} object versions from bucket `{}`", desired.bucket));
+                    progress.note(&format!(
+                        "deleted {count} object versions from bucket `{}`",
+                        desired.bucket
+                    ));
                 }
             }
             aws::bucket::delete(&clients.s3, progress, &desired.bucket).await?;

@@ -51,7 +51,10 @@ impl Progress {
 
     /// A wait finished.
     pub fn done(&self, what: &str, elapsed: Duration) {
-        self.line(&format!("  done waiting for {what} ({:.1} s)", elapsed.as_secs_f64()));
+        self.line(&format!(
+            "  done waiting for {what} ({:.1} s)",
+            elapsed.as_secs_f64()
+        ));
     }
 
     /// Anything else worth telling the user.

@@ -24,7 +24,11 @@ fn has_code<E: ProvideErrorMetadata>(err: &E, codes: &[&str]) -> bool {
 
 /// The bucket as it is, or `None` when no bucket has that name. A bucket owned by another
 /// account is an error: its name is taken.
-pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedBucket>> {
+pub async fn observe(
+    client: &Client,
+    name: &str,
+    deployment: &str,
+) -> Result<Option<ObservedBucket>> {
     match client.head_bucket().bucket(name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
@@ -47,8 +51,15 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect(),
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchTagSet"])) => BTreeMap::new(),
-        Err(e) => return Err(e).with_context(|| format!("failed to read the tags of bucket `{name}`")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| has_code(e, &["NoSuchTagSet"])) =>
+        {
+            BTreeMap::new()
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to read the tags of bucket `{name}`"));
+        }
     };
     let public_access_blocked = match pab {
         Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
@@ -57,15 +68,35 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
                 && c.block_public_policy() == Some(true)
                 && c.restrict_public_buckets() == Some(true)
         }),
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchPublicAccessBlockConfiguration"])) => false,
-        Err(e) => return Err(e).with_context(|| format!("failed to read the public access block of bucket `{name}`")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| has_code(e, &["NoSuchPublicAccessBlockConfiguration"])) =>
+        {
+            false
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("failed to read the public access block of bucket `{name}`")
+            });
+        }
     };
     let encrypted = match enc {
-        Ok(out) => out
-            .server_side_encryption_configuration()
-            .is_some_and(|c| c.rules().iter().any(|r| r.apply_server_side_encryption_by_default().is_some())),
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["ServerSideEncryptionConfigurationNotFoundError"])) => false,
-        Err(e) => return Err(e).with_context(|| format!("failed to read the encryption of bucket `{name}`")),
+        Ok(out) => out.server_side_encryption_configuration().is_some_and(|c| {
+            c.rules()
+                .iter()
+                .any(|r| r.apply_server_side_encryption_by_default().is_some())
+        }),
+        Err(e)
+            if e.as_service_error().is_some_and(|e| {
+                has_code(e, &["ServerSideEncryptionConfigurationNotFoundError"])
+            }) =>
+        {
+            false
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("failed to read the encryption of bucket `{name}`"));
+        }
     };
     let policy = match policy {
         Ok(out) => match out.policy() {
@@ -75,10 +106,20 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
             ),
             None => None,
         },
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchBucketPolicy"])) => None,
-        Err(e) => return Err(e).with_context(|| format!("failed to read the policy of bucket `{name}`")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| has_code(e, &["NoSuchBucketPolicy"])) =>
+        {
+            None
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to read the policy of bucket `{name}`"));
+        }
     };
-    let owner = Owner::from_tags(deployment, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let owner = Owner::from_tags(
+        deployment,
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     Ok(Some(ObservedBucket {
         owner,
         tags,
@@ -110,20 +151,32 @@ pub async fn create(
         .await
     {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_exists()) => bail!(
-            "bucket `{name}` already exists in another account\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
-        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_bucket_already_exists()) =>
+        {
+            bail!(
+                "bucket `{name}` already exists in another account\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
+            )
+        }
         Err(e) => return Err(e).with_context(|| format!("failed to create bucket `{name}`")),
     }
     // S3 is eventually consistent right after creation: wait until the bucket answers.
-    poll(progress, &format!("bucket `{name}` to exist"), Wait::STATE, || async {
-        match client.head_bucket().bucket(name).send().await {
-            Ok(_) => Ok(Some(())),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
-        }
-    })
+    poll(
+        progress,
+        &format!("bucket `{name}` to exist"),
+        Wait::STATE,
+        || async {
+            match client.head_bucket().bucket(name).send().await {
+                Ok(_) => Ok(Some(())),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
+            }
+        },
+    )
     .await?;
     // The tags in CreateBucketConfiguration are not honoured everywhere: make sure they are set.
     let observed = observe(client, name, "").await?;
@@ -153,7 +206,12 @@ pub async fn set_tags(
     client
         .put_bucket_tagging()
         .bucket(name)
-        .tagging(Tagging::builder().set_tag_set(Some(tag_list(&all)?)).build().context("tagging")?)
+        .tagging(
+            Tagging::builder()
+                .set_tag_set(Some(tag_list(&all)?))
+                .build()
+                .context("tagging")?,
+        )
         .send()
         .await
         .with_context(|| format!("failed to tag bucket `{name}`"))?;
@@ -254,7 +312,13 @@ pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<u
         let result = client
             .delete_objects()
             .bucket(name)
-            .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().context("delete request")?)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()
+                    .context("delete request")?,
+            )
             .send()
             .await
             .with_context(|| format!("failed to delete objects of bucket `{name}`"))?;
@@ -282,10 +346,20 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     progress.step(&format!("deleting bucket `{name}`"));
     match client.delete_bucket().bucket(name).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["NoSuchBucket"])) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| has_code(e, &["BucketNotEmpty"])) => bail!(
-            "bucket `{name}` is not empty (objects were written while destroying)\n  hint: run `kstream destroy --force` again"
-        ),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| has_code(e, &["NoSuchBucket"])) =>
+        {
+            Ok(())
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| has_code(e, &["BucketNotEmpty"])) =>
+        {
+            bail!(
+                "bucket `{name}` is not empty (objects were written while destroying)\n  hint: run `kstream destroy --force` again"
+            )
+        }
         Err(e) => Err(e).with_context(|| format!("failed to delete bucket `{name}`")),
     }
 }

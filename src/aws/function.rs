@@ -23,13 +23,24 @@ fn to_lambda(arch: Architecture) -> LambdaArch {
 }
 
 /// The function as it is, or `None` when it does not exist.
-pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedFunction>> {
+pub async fn observe(
+    client: &Client,
+    name: &str,
+    deployment: &str,
+) -> Result<Option<ObservedFunction>> {
     let out = match client.get_function().function_name(name).send().await {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(e).with_context(|| format!("failed to get function `{name}`")),
     };
-    let Some(c) = out.configuration() else { return Ok(None) };
+    let Some(c) = out.configuration() else {
+        return Ok(None);
+    };
     let owner = Owner::from_tags(
         deployment,
         out.tags()
@@ -54,11 +65,17 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
         memory_mb: c.memory_size().unwrap_or(128).max(0) as u32,
         timeout_s: c.timeout().unwrap_or(3).max(0) as u32,
         architecture,
-        runtime: c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default(),
+        runtime: c
+            .runtime()
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
         handler: c.handler().unwrap_or_default().to_string(),
         role_arn: c.role().unwrap_or_default().to_string(),
         env,
-        state: c.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state: c
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         last_update_status: c
             .last_update_status()
             .map(|s| s.as_str().to_string())
@@ -94,7 +111,12 @@ fn role_not_ready(e: &aws_sdk_lambda::Error) -> bool {
 const IAM_HINT: &str = "IAM changes can take a minute to propagate; run `kstream apply` again, and check that the role's trust policy allows `lambda.amazonaws.com`";
 
 /// Create the function from the zip and wait until it is `Active`.
-pub async fn create(client: &Client, progress: &Progress, spec: &FunctionSpec<'_>, artifact: &Artifact) -> Result<()> {
+pub async fn create(
+    client: &Client,
+    progress: &Progress,
+    spec: &FunctionSpec<'_>,
+    artifact: &Artifact,
+) -> Result<()> {
     progress.step(&format!("creating function `{}`", spec.name));
     let zip = std::fs::read(&artifact.path)
         .with_context(|| format!("failed to read `{}`", artifact.path.display()))?;
@@ -105,7 +127,7 @@ pub async fn create(client: &Client, progress: &Progress, spec: &FunctionSpec<'_
         role_not_ready,
         IAM_HINT,
         || async {
-            client
+            match client
                 .create_function()
                 .function_name(spec.name)
                 .runtime(Runtime::from(RUNTIME))
@@ -119,25 +141,34 @@ pub async fn create(client: &Client, progress: &Progress, spec: &FunctionSpec<'_
                         .set_variables(Some(spec.env.clone().into_iter().collect()))
                         .build(),
                 )
-                .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
+                .code(
+                    FunctionCode::builder()
+                        .zip_file(Blob::new(zip.clone()))
+                        .build(),
+                )
                 .set_tags(Some(spec.tags.clone().into_iter().collect()))
                 .description("kstream consumer: Kinesis records to S3 objects")
                 .send()
                 .await
-                .map(|_| true)
-                .or_else(|e| {
-                    let e = aws_sdk_lambda::Error::from(e);
-                    // Created by an interrupted or concurrent run: converge by updating instead.
-                    match e {
-                        aws_sdk_lambda::Error::ResourceConflictException(_) => Ok(false),
-                        e => Err(e),
-                    }
-                })
+            {
+                Ok(_) => Ok(true),
+                // Created by an interrupted or concurrent run: converge by updating instead.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(aws_sdk_lambda::Error::from(e)),
+            }
         },
     )
     .await?;
     if !created {
-        progress.note(&format!("function `{}` appeared meanwhile; it will be checked on the next apply", spec.name));
+        progress.note(&format!(
+            "function `{}` appeared meanwhile; it will be checked on the next apply",
+            spec.name
+        ));
     }
     wait_ready(client, progress, spec.name).await
 }
@@ -166,9 +197,16 @@ pub async fn update_code(
 }
 
 /// Set the configuration fields kstream manages, then wait for the update to finish.
-pub async fn update_configuration(client: &Client, progress: &Progress, spec: &FunctionSpec<'_>) -> Result<()> {
+pub async fn update_configuration(
+    client: &Client,
+    progress: &Progress,
+    spec: &FunctionSpec<'_>,
+) -> Result<()> {
     wait_ready(client, progress, spec.name).await?;
-    progress.step(&format!("updating configuration of function `{}`", spec.name));
+    progress.step(&format!(
+        "updating configuration of function `{}`",
+        spec.name
+    ));
     retry(
         progress,
         &format!("update configuration of function `{}`", spec.name),
@@ -212,24 +250,32 @@ pub async fn tag(client: &Client, arn: &str, tags: &BTreeMap<String, String>) ->
 
 /// Wait until the function is `Active` and no update is in progress; fail on `Failed`.
 pub async fn wait_ready(client: &Client, progress: &Progress, name: &str) -> Result<()> {
-    poll(progress, &format!("function `{name}` to be ready"), Wait::STATE, || async {
-        let c = client
-            .get_function_configuration()
-            .function_name(name)
-            .send()
-            .await
-            .with_context(|| format!("failed to get function `{name}`"))?;
-        let state = c.state().map(|s| s.as_str()).unwrap_or("Pending");
-        let update = c.last_update_status().map(|s| s.as_str()).unwrap_or("Successful");
-        if state == "Failed" || update == "Failed" {
-            let reason = c
-                .last_update_status_reason()
-                .or(c.state_reason())
-                .unwrap_or("no reason given");
-            bail!("function `{name}` failed: {reason}");
-        }
-        Ok((state == "Active" && update != "InProgress").then_some(()))
-    })
+    poll(
+        progress,
+        &format!("function `{name}` to be ready"),
+        Wait::STATE,
+        || async {
+            let c = client
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .with_context(|| format!("failed to get function `{name}`"))?;
+            let state = c.state().map(|s| s.as_str()).unwrap_or("Pending");
+            let update = c
+                .last_update_status()
+                .map(|s| s.as_str())
+                .unwrap_or("Successful");
+            if state == "Failed" || update == "Failed" {
+                let reason = c
+                    .last_update_status_reason()
+                    .or(c.state_reason())
+                    .unwrap_or("no reason given");
+                bail!("function `{name}` failed: {reason}");
+            }
+            Ok((state == "Active" && update != "InProgress").then_some(()))
+        },
+    )
     .await
 }
 
@@ -238,15 +284,30 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     progress.step(&format!("deleting function `{name}`"));
     match client.delete_function().function_name(name).send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(e).with_context(|| format!("failed to delete function `{name}`")),
     }
-    poll(progress, &format!("function `{name}` to be deleted"), Wait::STATE, || async {
-        match client.get_function().function_name(name).send().await {
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Some(())),
-            Err(e) => Err(e).with_context(|| format!("failed to get function `{name}`")),
-            Ok(_) => Ok(None),
-        }
-    })
+    poll(
+        progress,
+        &format!("function `{name}` to be deleted"),
+        Wait::STATE,
+        || async {
+            match client.get_function().function_name(name).send().await {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(Some(()))
+                }
+                Err(e) => Err(e).with_context(|| format!("failed to get function `{name}`")),
+                Ok(_) => Ok(None),
+            }
+        },
+    )
     .await
 }

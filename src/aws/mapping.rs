@@ -4,7 +4,9 @@
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::types::{EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType};
+use aws_sdk_lambda::types::{
+    EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType,
+};
 
 use super::{Wait, poll, retry};
 use crate::config::StartingPosition;
@@ -33,7 +35,11 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
 }
 
 /// Every mapping from `stream_arn` to `function_arn` (normally one).
-pub async fn observe(client: &Client, function_arn: &str, stream_arn: &str) -> Result<Vec<ObservedMapping>> {
+pub async fn observe(
+    client: &Client,
+    function_arn: &str,
+    stream_arn: &str,
+) -> Result<Vec<ObservedMapping>> {
     let mut found = Vec::new();
     let mut marker = None;
     loop {
@@ -73,7 +79,9 @@ pub async fn create(
     settings: &MappingSettings,
     position: StartingPosition,
 ) -> Result<String> {
-    progress.step(&format!("creating event source mapping to function `{function_name}`"));
+    progress.step(&format!(
+        "creating event source mapping to function `{function_name}`"
+    ));
     let position = match position {
         StartingPosition::TrimHorizon => EventSourcePosition::TrimHorizon,
         StartingPosition::Latest => EventSourcePosition::Latest,
@@ -101,13 +109,21 @@ pub async fn create(
         },
     )
     .await?;
-    let uuid = out.uuid().context("CreateEventSourceMapping returned no UUID")?.to_string();
+    let uuid = out
+        .uuid()
+        .context("CreateEventSourceMapping returned no UUID")?
+        .to_string();
     wait_settled(client, progress, &uuid).await?;
     Ok(uuid)
 }
 
 /// Update the settings in place and wait until the mapping settles.
-pub async fn update(client: &Client, progress: &Progress, uuid: &str, settings: &MappingSettings) -> Result<()> {
+pub async fn update(
+    client: &Client,
+    progress: &Progress,
+    uuid: &str,
+    settings: &MappingSettings,
+) -> Result<()> {
     wait_settled(client, progress, uuid).await?;
     progress.step(&format!("updating event source mapping `{uuid}`"));
     let types = if settings.report_batch_item_failures {
@@ -131,29 +147,36 @@ pub async fn update(client: &Client, progress: &Progress, uuid: &str, settings: 
 
 /// Wait until the mapping is `Enabled` or `Disabled` (not in a transition).
 pub async fn wait_settled(client: &Client, progress: &Progress, uuid: &str) -> Result<()> {
-    poll(progress, &format!("event source mapping `{uuid}` to be enabled"), Wait::STATE, || async {
-        let out = client
-            .get_event_source_mapping()
-            .uuid(uuid)
-            .send()
-            .await
-            .with_context(|| format!("failed to get event source mapping `{uuid}`"))?;
-        match out.state() {
-            Some("Enabled" | "Disabled") => Ok(Some(())),
-            Some("Failed") => bail!(
-                "event source mapping `{uuid}` failed: {}",
-                out.state_transition_reason().unwrap_or("no reason given")
-            ),
-            _ => Ok(None),
-        }
-    })
+    poll(
+        progress,
+        &format!("event source mapping `{uuid}` to be enabled"),
+        Wait::STATE,
+        || async {
+            let out = client
+                .get_event_source_mapping()
+                .uuid(uuid)
+                .send()
+                .await
+                .with_context(|| format!("failed to get event source mapping `{uuid}`"))?;
+            match out.state() {
+                Some("Enabled" | "Disabled") => Ok(Some(())),
+                Some("Failed") => bail!(
+                    "event source mapping `{uuid}` failed: {}",
+                    out.state_transition_reason().unwrap_or("no reason given")
+                ),
+                _ => Ok(None),
+            }
+        },
+    )
     .await
 }
 
 /// Delete the mapping and wait until it is gone; a missing mapping counts as deleted.
 pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<()> {
     progress.step(&format!("deleting event source mapping `{uuid}`"));
-    let gone = |e: &aws_sdk_lambda::Error| matches!(e, aws_sdk_lambda::Error::ResourceNotFoundException(_));
+    let gone = |e: &aws_sdk_lambda::Error| {
+        matches!(e, aws_sdk_lambda::Error::ResourceNotFoundException(_))
+    };
     // A mapping in transition (Creating/Updating) refuses deletion with ResourceInUse: settle first.
     match client.get_event_source_mapping().uuid(uuid).send().await {
         Ok(_) => wait_settled(client, progress, uuid).await.or_else(|e| {
@@ -172,21 +195,28 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
     if let Err(e) = client.delete_event_source_mapping().uuid(uuid).send().await {
         let e = aws_sdk_lambda::Error::from(e);
         if !gone(&e) {
-            return Err(e).with_context(|| format!("failed to delete event source mapping `{uuid}`"));
+            return Err(e)
+                .with_context(|| format!("failed to delete event source mapping `{uuid}`"));
         }
     }
-    poll(progress, &format!("event source mapping `{uuid}` to be deleted"), Wait::STATE, || async {
-        match client.get_event_source_mapping().uuid(uuid).send().await {
-            Ok(_) => Ok(None),
-            Err(e) => {
-                let e = aws_sdk_lambda::Error::from(e);
-                if gone(&e) {
-                    Ok(Some(()))
-                } else {
-                    Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"))
+    poll(
+        progress,
+        &format!("event source mapping `{uuid}` to be deleted"),
+        Wait::STATE,
+        || async {
+            match client.get_event_source_mapping().uuid(uuid).send().await {
+                Ok(_) => Ok(None),
+                Err(e) => {
+                    let e = aws_sdk_lambda::Error::from(e);
+                    if gone(&e) {
+                        Ok(Some(()))
+                    } else {
+                        Err(e)
+                            .with_context(|| format!("failed to get event source mapping `{uuid}`"))
+                    }
                 }
             }
-        }
-    })
+        },
+    )
     .await
 }

@@ -52,10 +52,19 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The role as it is, or `None` when it does not exist.
-pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedRole>> {
+pub async fn observe(
+    client: &Client,
+    name: &str,
+    deployment: &str,
+) -> Result<Option<ObservedRole>> {
     let role = match client.get_role().role_name(name).send().await {
         Ok(out) => out.role,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(e).with_context(|| format!("failed to get role `{name}`")),
     };
     let Some(role) = role else { return Ok(None) };
@@ -66,12 +75,23 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
         .send()
         .await
     {
-        Ok(out) => Some(decode_document(out.policy_document()).with_context(|| format!("role `{name}`"))?),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(e).with_context(|| format!("failed to get the policy of role `{name}`")),
+        Ok(out) => {
+            Some(decode_document(out.policy_document()).with_context(|| format!("role `{name}`"))?)
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to get the policy of role `{name}`"));
+        }
     };
     let trust_policy = match role.assume_role_policy_document() {
-        Some(doc) => decode_document(doc).with_context(|| format!("trust policy of role `{name}`"))?,
+        Some(doc) => {
+            decode_document(doc).with_context(|| format!("trust policy of role `{name}`"))?
+        }
         None => Value::Null,
     };
     Ok(Some(ObservedRole {
@@ -111,7 +131,10 @@ pub async fn create(
             .role
             .map(|r| r.arn)
             .context("CreateRole returned no role"),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+        {
             let out = client
                 .get_role()
                 .role_name(name)
@@ -137,8 +160,15 @@ pub async fn set_trust_policy(client: &Client, name: &str, policy: &Value) -> Re
 }
 
 /// Put kstream's inline policy.
-pub async fn put_policy(client: &Client, progress: &Progress, name: &str, policy: &Value) -> Result<()> {
-    progress.step(&format!("putting policy `{ROLE_POLICY_NAME}` on role `{name}`"));
+pub async fn put_policy(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    policy: &Value,
+) -> Result<()> {
+    progress.step(&format!(
+        "putting policy `{ROLE_POLICY_NAME}` on role `{name}`"
+    ));
     client
         .put_role_policy()
         .role_name(name)
@@ -187,7 +217,9 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
         {
             let e = aws_sdk_iam::Error::from(e);
             if !gone(&e) {
-                return Err(e).with_context(|| format!("failed to delete policy `{policy}` of role `{name}`"));
+                return Err(e).with_context(|| {
+                    format!("failed to delete policy `{policy}` of role `{name}`")
+                });
             }
         }
     }
@@ -211,7 +243,12 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     }
     match client.delete_role().role_name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e).with_context(|| format!("failed to delete role `{name}`")),
     }
 }

@@ -10,10 +10,22 @@ use crate::model::{ObservedStream, Owner};
 use crate::ui::Progress;
 
 /// The stream as it is, or `None` when it does not exist.
-pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Option<ObservedStream>> {
-    let summary = match client.describe_stream_summary().stream_name(name).send().await {
+pub async fn observe(
+    client: &Client,
+    name: &str,
+    deployment: &str,
+) -> Result<Option<ObservedStream>> {
+    let summary = match client
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+    {
         Ok(out) => out.stream_description_summary,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
             return Ok(None);
         }
         Err(e) => return Err(e).with_context(|| format!("failed to describe stream `{name}`")),
@@ -29,7 +41,9 @@ pub async fn observe(client: &Client, name: &str, deployment: &str) -> Result<Op
         .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
     let owner = Owner::from_tags(
         deployment,
-        tags.tags().iter().map(|t| (t.key(), t.value().unwrap_or(""))),
+        tags.tags()
+            .iter()
+            .map(|t| (t.key(), t.value().unwrap_or(""))),
     );
     let mode = s
         .stream_mode_details()
@@ -70,7 +84,9 @@ pub async fn create(
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to create stream `{name}`")),
     }
     let stream = wait_active(client, progress, name).await?;
@@ -81,17 +97,23 @@ pub async fn create(
         .send()
         .await
         .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
-    if tags
-        .iter()
-        .any(|(k, v)| !current.tags().iter().any(|t| t.key() == k && t.value() == Some(v.as_str())))
-    {
+    if tags.iter().any(|(k, v)| {
+        !current
+            .tags()
+            .iter()
+            .any(|t| t.key() == k && t.value() == Some(v.as_str()))
+    }) {
         tag(client, name, tags).await?;
     }
     Ok(stream)
 }
 
 /// Wait until the stream is `ACTIVE` and return it.
-pub async fn wait_active(client: &Client, progress: &Progress, name: &str) -> Result<ObservedStream> {
+pub async fn wait_active(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+) -> Result<ObservedStream> {
     poll(
         progress,
         &format!("stream `{name}` to be ACTIVE"),
@@ -106,17 +128,19 @@ pub async fn wait_active(client: &Client, progress: &Progress, name: &str) -> Re
             let Some(s) = out.stream_description_summary else {
                 return Ok(None);
             };
-            Ok((s.stream_status() == &StreamStatus::Active).then(|| ObservedStream {
-                arn: s.stream_arn().to_string(),
-                status: s.stream_status().as_str().to_string(),
-                mode: s
-                    .stream_mode_details()
-                    .map(|d| d.stream_mode().as_str().to_string())
-                    .unwrap_or_else(|| "PROVISIONED".into()),
-                open_shards: s.open_shard_count().max(0) as u32,
-                retention_hours: s.retention_period_hours().max(0) as u32,
-                owner: Owner::This,
-            }))
+            Ok(
+                (s.stream_status() == &StreamStatus::Active).then(|| ObservedStream {
+                    arn: s.stream_arn().to_string(),
+                    status: s.stream_status().as_str().to_string(),
+                    mode: s
+                        .stream_mode_details()
+                        .map(|d| d.stream_mode().as_str().to_string())
+                        .unwrap_or_else(|| "PROVISIONED".into()),
+                    open_shards: s.open_shard_count().max(0) as u32,
+                    retention_hours: s.retention_period_hours().max(0) as u32,
+                    owner: Owner::This,
+                }),
+            )
         },
     )
     .await
@@ -139,7 +163,13 @@ pub fn reshard_steps(from: u32, to: u32) -> Vec<u32> {
 }
 
 /// Reshard with UNIFORM_SCALING in legal steps, waiting for `ACTIVE` between steps.
-pub async fn set_shard_count(client: &Client, progress: &Progress, name: &str, from: u32, to: u32) -> Result<()> {
+pub async fn set_shard_count(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    from: u32,
+    to: u32,
+) -> Result<()> {
     for step in reshard_steps(from, to) {
         progress.step(&format!("resharding stream `{name}` to {step} shards"));
         client
@@ -156,7 +186,13 @@ pub async fn set_shard_count(client: &Client, progress: &Progress, name: &str, f
 }
 
 /// Increase or decrease the retention period, then wait for `ACTIVE`.
-pub async fn set_retention(client: &Client, progress: &Progress, name: &str, from: u32, to: u32) -> Result<()> {
+pub async fn set_retention(
+    client: &Client,
+    progress: &Progress,
+    name: &str,
+    from: u32,
+    to: u32,
+) -> Result<()> {
     progress.step(&format!("changing retention of stream `{name}` to {to} h"));
     if to > from {
         client
@@ -179,7 +215,12 @@ pub async fn set_retention(client: &Client, progress: &Progress, name: &str, fro
 }
 
 /// Switch the stream to PROVISIONED mode, then wait for `ACTIVE`.
-pub async fn set_provisioned(client: &Client, progress: &Progress, arn: &str, name: &str) -> Result<()> {
+pub async fn set_provisioned(
+    client: &Client,
+    progress: &Progress,
+    arn: &str,
+    name: &str,
+) -> Result<()> {
     progress.step(&format!("switching stream `{name}` to PROVISIONED"));
     client
         .update_stream_mode()
@@ -197,7 +238,11 @@ pub async fn set_provisioned(client: &Client, progress: &Progress, arn: &str, na
 }
 
 /// Add the ownership tag (`--adopt`).
-pub async fn tag(client: &Client, name: &str, tags: &std::collections::BTreeMap<String, String>) -> Result<()> {
+pub async fn tag(
+    client: &Client,
+    name: &str,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
     client
         .add_tags_to_stream()
         .stream_name(name)
@@ -211,7 +256,10 @@ pub async fn tag(client: &Client, name: &str, tags: &std::collections::BTreeMap<
 /// Delete the stream and wait until it is gone; a missing stream counts as deleted.
 pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
     // A stream that is still CREATING/UPDATING refuses deletion: let it settle first.
-    if observe(client, name, "").await?.is_some_and(|s| s.status != "ACTIVE" && s.status != "DELETING") {
+    if observe(client, name, "")
+        .await?
+        .is_some_and(|s| s.status != "ACTIVE" && s.status != "DELETING")
+    {
         wait_active(client, progress, name).await?;
     }
     progress.step(&format!("deleting stream `{name}`"));
@@ -223,18 +271,33 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
         .await
     {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to delete stream `{name}`")),
     }
-    poll(progress, &format!("stream `{name}` to be deleted"), Wait::STATE, || async {
-        match client.describe_stream_summary().stream_name(name).send().await {
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
-                Ok(Some(()))
+    poll(
+        progress,
+        &format!("stream `{name}` to be deleted"),
+        Wait::STATE,
+        || async {
+            match client
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+            {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(Some(()))
+                }
+                Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
+                Ok(_) => Ok(None),
             }
-            Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
-            Ok(_) => Ok(None),
-        }
-    })
+        },
+    )
     .await
 }
 

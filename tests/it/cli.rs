@@ -17,12 +17,20 @@ fn bad_configs_exit_2_before_any_aws_call() {
         .filter(|n| n.starts_with("bad-") && n.ends_with(".toml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "expected the bad-config fixtures, found {names:?}");
+    assert!(
+        names.len() >= 20,
+        "expected the bad-config fixtures, found {names:?}"
+    );
     for name in names {
         let config = format!("tests/fixtures/config/{name}");
         for command in ["plan", "apply", "destroy"] {
             let out = kstream_in(repo(), &["--config", &config, command]);
-            assert_eq!(out.status.code(), Some(2), "{name} {command}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {command}: {}",
+                stderr(&out)
+            );
             assert!(stdout(&out).is_empty(), "{name}: nothing on stdout");
             if command == "plan" {
                 insta::assert_snapshot!(format!("config-{name}"), stderr(&out));
@@ -33,7 +41,10 @@ fn bad_configs_exit_2_before_any_aws_call() {
 
 #[test]
 fn missing_config_names_the_file_and_the_fix() {
-    let out = kstream_in(Path::new("/"), &["--config", "/nonexistent/deploy.toml", "plan"]);
+    let out = kstream_in(
+        Path::new("/"),
+        &["--config", "/nonexistent/deploy.toml", "plan"],
+    );
     assert_eq!(out.status.code(), Some(2));
     insta::assert_snapshot!("missing-config", stderr(&out));
 }
@@ -42,7 +53,11 @@ fn missing_config_names_the_file_and_the_fix() {
 fn usage_errors_exit_2() {
     let out = kstream_in(repo(), &["aply"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unrecognized subcommand"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unrecognized subcommand"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -53,14 +68,20 @@ fn help_reads_like_a_manual() {
     for sub in ["plan", "apply", "destroy"] {
         let out = kstream_in(repo(), &[sub, "--help"]);
         assert!(out.status.success());
-        assert!(stdout(&out).contains("Example"), "{sub} --help has an example");
+        assert!(
+            stdout(&out).contains("Example"),
+            "{sub} --help has an example"
+        );
     }
 }
 
 #[test]
 fn example_config_plans_offline_up_to_the_first_aws_call() {
     // deploy.example.toml is valid: `package` accepts it (it only builds, no AWS call).
-    let out = kstream_in(repo(), &["--config", "deploy.example.toml", "--json", "package"]);
+    let out = kstream_in(
+        repo(),
+        &["--config", "deploy.example.toml", "--json", "package"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["size"].as_u64().unwrap_or(0) > 100_000, "{v}");

@@ -308,17 +308,21 @@ fn interrupted_apply_and_destroy_converge() {
     let aws = Aws::new(&rt);
     // Kill a cold apply at successive progress lines, re-running it each time from wherever
     // the previous one stopped; it must always converge to one of each resource.
+    //
+    // Kill points start at the role policy: LocalStack's Kinesis engine ignores tags on CreateStream, so kstream tags the
+    // stream in a second call there, and a kill between the two would leave an untagged stream
+    // that only `--adopt` takes over (on AWS the tags are part of CreateStream).
     let mut point = 1;
-    while d.kill_after_progress_line(&["apply"], point) {
-        point += 2;
+    while d.kill_after_progress_line(&["apply"], "putting policy", point) {
+        point += 1;
     }
-    assert!(point > 3, "apply finished before it could be interrupted");
+    assert!(point > 2, "apply finished before it could be interrupted");
     d.ok(&["apply"]);
     assert_eq!(inventory(&aws, &rt, &d), deployed());
     assert_converged(&d.json(&["apply"]));
 
     let mut point = 1;
-    while d.kill_after_progress_line(&["destroy", "--force"], point) {
+    while d.kill_after_progress_line(&["destroy", "--force"], "", point) {
         point += 2;
     }
     d.ok(&["destroy", "--force"]);

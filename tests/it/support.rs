@@ -29,7 +29,9 @@ pub fn repo() -> &'static Path {
 
 fn ready() -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(
-        &format!("127.0.0.1:{}", port()).parse().expect("socket address"),
+        &format!("127.0.0.1:{}", port())
+            .parse()
+            .expect("socket address"),
         Duration::from_millis(300),
     ) else {
         return false;
@@ -57,7 +59,10 @@ pub fn localstack() {
         .status()
         .expect("run scripts/localstack up");
     assert!(status.success(), "scripts/localstack up failed");
-    assert!(ready(), "LocalStack is not ready after `scripts/localstack up`");
+    assert!(
+        ready(),
+        "LocalStack is not ready after `scripts/localstack up`"
+    );
     *started = true;
 }
 
@@ -67,15 +72,30 @@ pub fn suffix() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{:x}", (nanos ^ (std::process::id() as u128) << 20) & 0xff_ffff)
+    format!(
+        "{:x}",
+        (nanos ^ (std::process::id() as u128) << 20) & 0xff_ffff
+    )
 }
 
 /// The consumer zip, packaged once per test binary by `kstream package`.
 pub fn consumer_zip() -> PathBuf {
     static ZIP: OnceLock<PathBuf> = OnceLock::new();
     ZIP.get_or_init(|| {
-        let out = kstream_in(repo(), &["--config", "tests/fixtures/deploy/package.toml", "--json", "package"]);
-        assert!(out.status.success(), "kstream package failed:\n{}", stderr(&out));
+        let out = kstream_in(
+            repo(),
+            &[
+                "--config",
+                "tests/fixtures/deploy/package.toml",
+                "--json",
+                "package",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "kstream package failed:\n{}",
+            stderr(&out)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("package --json");
         PathBuf::from(v["path"].as_str().expect("path"))
     })
@@ -191,7 +211,8 @@ impl Deployment {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ok(&all);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)))
     }
 
     /// Stream name.
@@ -212,8 +233,9 @@ impl Deployment {
     }
 
     /// Run `kstream <args>` and SIGKILL it right after the `nth` progress line (1-based) on
-    /// stderr; returns whether it was killed (false: it finished first).
-    pub fn kill_after_progress_line(&self, args: &[&str], nth: usize) -> bool {
+    /// stderr, counting from the first line that contains `from`; returns whether it was killed
+    /// (false: it finished first).
+    pub fn kill_after_progress_line(&self, args: &[&str], from: &str, nth: usize) -> bool {
         let config = self.config();
         let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
         all.extend_from_slice(args);
@@ -225,9 +247,11 @@ impl Deployment {
         let stderr = child.stderr.take().expect("stderr");
         let mut seen = 0;
         let mut killed = false;
+        let mut counting = from.is_empty();
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
-            if line.starts_with("  ") {
+            counting |= line.contains(from);
+            if counting && line.starts_with("  ") {
                 seen += 1;
                 if seen == nth {
                     child.kill().expect("SIGKILL kstream");
@@ -271,14 +295,18 @@ impl Aws {
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new("us-east-1"))
                 .endpoint_url(endpoint())
-                .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"))
+                .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                    "test", "test", None, None, "tests",
+                ))
                 .load(),
         );
         Aws {
             kinesis: aws_sdk_kinesis::Client::new(&sdk),
             lambda: aws_sdk_lambda::Client::new(&sdk),
             s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build(),
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(true)
+                    .build(),
             ),
             iam: aws_sdk_iam::Client::new(&sdk),
         }
@@ -293,7 +321,10 @@ pub fn eventually<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> 
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(2));
     }
