@@ -3,4 +3,5 @@
 
 mod cli;
 mod deploy;
+mod pipeline;
 mod support;

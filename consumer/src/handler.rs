@@ -1,0 +1,706 @@
+//! The Lambda handler: one Kinesis batch in, one object per record out, failures reported
+//! per record as `batchItemFailures`.
+//!
+//! Invariant: a record's sequence number is left out of the failures only when its object
+//! was written. A record that cannot be decoded or keyed is reported as failed; a record
+//! that cannot even be identified fails the whole invocation, so Lambda retries the batch.
+
+use std::time::Instant;
+
+use aws_lambda_events::event::kinesis::KinesisEventRecord;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use futures::StreamExt as _;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error_chain;
+use crate::key::{KeyError, KeyRule};
+use crate::sink::{Metadata, ObjectSink, SinkError};
+
+/// Content type of a record whose data is valid UTF-8 (the empty record included).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// Content type of any other record.
+pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// Most objects written at once within one batch.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Metadata name of the record's sequence number.
+pub const META_SEQUENCE_NUMBER: &str = "sequence-number";
+/// Metadata name of the shard the record came from.
+pub const META_SHARD_ID: &str = "shard-id";
+/// Metadata name of the record's approximate arrival time (RFC 3339, UTC).
+pub const META_ARRIVAL_TIME: &str = "arrival-time";
+
+/// The content type an object gets for `data`.
+pub fn content_type(data: &[u8]) -> &'static str {
+    if std::str::from_utf8(data).is_ok() {
+        TEXT_CONTENT_TYPE
+    } else {
+        BINARY_CONTENT_TYPE
+    }
+}
+
+/// The whole invocation failed: Lambda retries the batch.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The payload has no `Records` array.
+    #[error("event is not a Kinesis event: no `Records` array")]
+    NotKinesis,
+    /// A record has no sequence number, so it cannot be reported as a batch item failure.
+    #[error("record {index} of the batch has no sequence number to report it by")]
+    Unidentifiable {
+        /// Position of the record in the batch.
+        index: usize,
+    },
+}
+
+/// One record was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The record does not match the Kinesis record shape (e.g. invalid base64 data).
+    #[error("record cannot be decoded")]
+    Decode(#[source] serde_json::Error),
+    /// The approximate arrival time is missing, not a number, or out of range.
+    #[error("approximate arrival time is missing or out of range")]
+    ArrivalTime,
+    /// No valid object key could be derived.
+    #[error("record cannot be keyed")]
+    Key(#[source] KeyError),
+    /// The sink refused or failed the write.
+    #[error("failed to write object")]
+    Write(#[source] SinkError),
+}
+
+/// A record turned into the object to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedObject {
+    /// The record's sequence number (its batch item identifier).
+    pub sequence_number: String,
+    /// Object key, see [`crate::key`].
+    pub key: String,
+    /// The record's data, exactly.
+    pub body: Vec<u8>,
+    /// [`TEXT_CONTENT_TYPE`] or [`BINARY_CONTENT_TYPE`].
+    pub content_type: &'static str,
+    /// `sequence-number`, `shard-id` (when the event ID carries one) and `arrival-time`.
+    pub metadata: Metadata,
+}
+
+/// JSON pointer of a record's approximate arrival time (seconds since the epoch).
+const ARRIVAL_POINTER: &str = "/kinesis/approximateArrivalTimestamp";
+
+/// Turns one raw record of a Kinesis event into its object.
+pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<PreparedObject, RecordError> {
+    let arrival = raw
+        .pointer(ARRIVAL_POINTER)
+        .and_then(arrival_time)
+        .ok_or(RecordError::ArrivalTime)?;
+    // `aws_lambda_events` 1.2 reads the fraction of this timestamp as an integer (`.5` becomes
+    // 5 ms, and six decimals overflow into an error), so it gets whole seconds only and the
+    // arrival time parsed here is the one used.
+    if let Some(timestamp) = raw.pointer_mut(ARRIVAL_POINTER) {
+        *timestamp = Value::from(arrival.unix_timestamp());
+    }
+    let record: KinesisEventRecord = serde_json::from_value(raw).map_err(RecordError::Decode)?;
+    let kinesis = record.kinesis;
+    let key = keys
+        .object_key(&kinesis.partition_key, arrival, &kinesis.sequence_number)
+        .map_err(RecordError::Key)?;
+    let arrival_time = arrival
+        .format(&Rfc3339)
+        .map_err(|_| RecordError::ArrivalTime)?;
+
+    let mut metadata = Metadata::new();
+    metadata.insert(
+        META_SEQUENCE_NUMBER.to_owned(),
+        kinesis.sequence_number.clone(),
+    );
+    if let Some(shard_id) = record.event_id.as_deref().and_then(shard_id) {
+        metadata.insert(META_SHARD_ID.to_owned(), shard_id.to_owned());
+    }
+    metadata.insert(META_ARRIVAL_TIME.to_owned(), arrival_time);
+
+    let body = kinesis.data.0;
+    Ok(PreparedObject {
+        sequence_number: kinesis.sequence_number,
+        key,
+        content_type: content_type(&body),
+        body,
+        metadata,
+    })
+}
+
+/// An arrival timestamp (seconds since the epoch, a JSON number or numeric string) at
+/// Kinesis's millisecond precision.
+fn arrival_time(value: &Value) -> Option<OffsetDateTime> {
+    let seconds = match value {
+        Value::Number(number) => number.as_f64()?,
+        Value::String(text) => text.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !seconds.is_finite() {
+        return None;
+    }
+    // Far beyond any representable date, so the cast below cannot saturate silently into one.
+    let millis = (seconds * 1000.0).round();
+    if millis.abs() > 1e17 {
+        return None;
+    }
+    let millis = millis as i128;
+    OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()
+}
+
+/// The shard ID of an event ID `shardId-000000000000:<sequence number>`.
+fn shard_id(event_id: &str) -> Option<&str> {
+    let (shard, _) = event_id.split_once(':')?;
+    // Only a plain identifier is safe as an HTTP header value.
+    let plain = !shard.is_empty()
+        && shard
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plain.then_some(shard)
+}
+
+/// Handles one Kinesis event: writes every record as one object through `sink`, at most
+/// [`MAX_IN_FLIGHT`] at a time, and reports the sequence numbers of the records not written.
+pub async fn handle_event<S>(
+    sink: &S,
+    keys: &KeyRule,
+    event: Value,
+) -> Result<KinesisEventResponse, EventError>
+where
+    S: ObjectSink + Sync,
+{
+    let started = Instant::now();
+    let records = match event {
+        Value::Object(mut event) => match event.remove("Records") {
+            Some(Value::Array(records)) => records,
+            _ => return Err(EventError::NotKinesis),
+        },
+        _ => return Err(EventError::NotKinesis),
+    };
+    let batch_size = records.len();
+
+    // Decode and key the whole batch before writing anything, so that an unidentifiable
+    // record fails the invocation without having written part of the batch.
+    let mut ready = Vec::with_capacity(batch_size);
+    let mut failed = Vec::new();
+    for (index, raw) in records.into_iter().enumerate() {
+        let sequence_number = raw
+            .pointer("/kinesis/sequenceNumber")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .ok_or(EventError::Unidentifiable { index })?;
+        match prepare(raw, keys) {
+            Ok(object) => ready.push((index, object)),
+            Err(err) => failed.push(Failure {
+                index,
+                sequence_number,
+                key: None,
+                error: err,
+            }),
+        }
+    }
+
+    let writes = ready.into_iter().map(|(index, object)| async move {
+        let PreparedObject {
+            sequence_number,
+            key,
+            body,
+            content_type,
+            metadata,
+        } = object;
+        let result = sink.put(&key, body, content_type, &metadata).await;
+        (index, sequence_number, key, result)
+    });
+    let mut results = futures::stream::iter(writes).buffer_unordered(MAX_IN_FLIGHT);
+    let mut written = 0_usize;
+    while let Some((index, sequence_number, key, result)) = results.next().await {
+        match result {
+            Ok(()) => written += 1,
+            Err(err) => failed.push(Failure {
+                index,
+                sequence_number,
+                key: Some(key),
+                error: RecordError::Write(err),
+            }),
+        }
+    }
+
+    failed.sort_by_key(|failure| failure.index);
+    for failure in &failed {
+        tracing::error!(
+            sequence_number = %failure.sequence_number,
+            key = failure.key.as_deref(),
+            error = %error_chain(&failure.error),
+            "record not written"
+        );
+    }
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        batch_size,
+        written,
+        failed = failed.len(),
+        duration_ms,
+        "batch processed"
+    );
+
+    let mut response = KinesisEventResponse::default();
+    response.set_failures(failed.into_iter().map(|failure| failure.sequence_number));
+    Ok(response)
+}
+
+/// A record that was not written, for the log and the response.
+struct Failure {
+    index: usize,
+    sequence_number: String,
+    key: Option<String>,
+    error: RecordError,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_lambda_events::event::kinesis::KinesisEvent;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::json;
+
+    use super::*;
+
+    /// An object the fake sink received.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Written {
+        body: Vec<u8>,
+        content_type: String,
+        metadata: Metadata,
+    }
+
+    /// Records every put; fails the keys it is told to; measures concurrency.
+    #[derive(Default)]
+    struct FakeSink {
+        fail_keys: HashSet<String>,
+        objects: Mutex<BTreeMap<String, Written>>,
+        calls: AtomicUsize,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    impl FakeSink {
+        fn failing(keys: impl IntoIterator<Item = String>) -> Self {
+            Self {
+                fail_keys: keys.into_iter().collect(),
+                ..Self::default()
+            }
+        }
+
+        fn objects(&self) -> BTreeMap<String, Written> {
+            self.objects.lock().unwrap().clone()
+        }
+    }
+
+    impl ObjectSink for FakeSink {
+        async fn put(
+            &self,
+            key: &str,
+            body: Vec<u8>,
+            content_type: &str,
+            metadata: &Metadata,
+        ) -> Result<(), SinkError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            // Give the other writes of the batch a chance to start.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if self.fail_keys.contains(key) {
+                return Err(SinkError::new(std::io::Error::other("injected failure")));
+            }
+            self.objects.lock().unwrap().insert(
+                key.to_owned(),
+                Written {
+                    body,
+                    content_type: content_type.to_owned(),
+                    metadata: metadata.clone(),
+                },
+            );
+            Ok(())
+        }
+    }
+
+    const SHARD: &str = "shardId-000000000003";
+
+    fn record(partition_key: &str, sequence_number: &str, data: &[u8]) -> Value {
+        json!({
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": partition_key,
+                "sequenceNumber": sequence_number,
+                "data": STANDARD.encode(data),
+                "approximateArrivalTimestamp": 1_709_967_904.477_f64
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": format!("{SHARD}:{sequence_number}"),
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/kstream-consumer",
+            "awsRegion": "eu-west-1",
+            "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/kstream"
+        })
+    }
+
+    fn event(records: Vec<Value>) -> Value {
+        json!({ "Records": records })
+    }
+
+    fn seq(i: usize) -> String {
+        format!("4959033827149025660855969253836157109592157598913658{i:04}")
+    }
+
+    fn failures(response: &KinesisEventResponse) -> Vec<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone().unwrap())
+            .collect()
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type(b"hello"), TEXT_CONTENT_TYPE);
+        assert_eq!(content_type("héllo 🦀".as_bytes()), TEXT_CONTENT_TYPE);
+        assert_eq!(content_type(b""), TEXT_CONTENT_TYPE);
+        assert_eq!(content_type(&[0xff, 0xfe, 0x00]), BINARY_CONTENT_TYPE);
+        // Truncated multi-byte character.
+        assert_eq!(content_type(&[b'a', 0xf0, 0x9f]), BINARY_CONTENT_TYPE);
+    }
+
+    #[test]
+    fn shard_id_comes_from_event_id() {
+        assert_eq!(
+            shard_id("shardId-000000000000:4956"),
+            Some("shardId-000000000000")
+        );
+        assert_eq!(shard_id("no-colon"), None);
+        assert_eq!(shard_id(":4956"), None);
+        assert_eq!(shard_id("bad\nid:4956"), None);
+    }
+
+    #[test]
+    fn arrival_time_keeps_milliseconds_however_they_are_written() {
+        let at = |value: Value| arrival_time(&value).map(|t| t.format(&Rfc3339).unwrap());
+        let cases = [
+            (json!(1_709_967_904.477), "2024-03-09T07:05:04.477Z"),
+            // Trailing zeros dropped by the JSON encoder: 900 ms, not 9 ms.
+            (json!(1_709_967_904.9), "2024-03-09T07:05:04.9Z"),
+            (json!(1_709_967_904.05), "2024-03-09T07:05:04.05Z"),
+            // More digits than Kinesis's milliseconds (LocalStack): rounded.
+            (json!(1_709_967_904.123_456), "2024-03-09T07:05:04.123Z"),
+            (json!(1_709_967_904.999_6), "2024-03-09T07:05:05Z"),
+            (json!(1_709_967_904), "2024-03-09T07:05:04Z"),
+            (json!("1709967904.25"), "2024-03-09T07:05:04.25Z"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(at(value.clone()).as_deref(), Some(want), "{value}");
+        }
+        for value in [json!("yesterday"), json!(null), json!(1e300), json!([1])] {
+            assert_eq!(at(value.clone()), None, "{value}");
+        }
+    }
+
+    #[tokio::test]
+    async fn record_with_microsecond_timestamp_is_written() {
+        let sink = FakeSink::default();
+        let mut micro = record("k", &seq(1), b"x");
+        micro["kinesis"]["approximateArrivalTimestamp"] = json!(1_709_967_904.123_456);
+        let response = handle_event(&sink, &KeyRule::default(), event(vec![micro]))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let objects = sink.objects();
+        let object = &objects[&format!("k-2024-03-09-070504-{}.txt", seq(1))];
+        assert_eq!(
+            object.metadata[META_ARRIVAL_TIME],
+            "2024-03-09T07:05:04.123Z"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_each_record_exactly_with_metadata() {
+        let sink = FakeSink::default();
+        let records = vec![
+            record("a/b", &seq(1), b"hello"),
+            record("a/b", &seq(2), &[0, 159, 146, 150]),
+            record("..", &seq(3), b""),
+        ];
+        let response = handle_event(&sink, &KeyRule::default(), event(records))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+
+        let objects = sink.objects();
+        assert_eq!(objects.len(), 3);
+        let text = &objects[&format!("a%2Fb-2024-03-09-070504-{}.txt", seq(1))];
+        assert_eq!(text.body, b"hello");
+        assert_eq!(text.content_type, TEXT_CONTENT_TYPE);
+        let want: Metadata = [
+            ("arrival-time", "2024-03-09T07:05:04.477Z".to_owned()),
+            ("sequence-number", seq(1)),
+            ("shard-id", SHARD.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(text.metadata, want);
+
+        let binary = &objects[&format!("a%2Fb-2024-03-09-070504-{}.txt", seq(2))];
+        assert_eq!(binary.body, [0, 159, 146, 150]);
+        assert_eq!(binary.content_type, BINARY_CONTENT_TYPE);
+
+        let empty = &objects[&format!("%2E.-2024-03-09-070504-{}.txt", seq(3))];
+        assert!(empty.body.is_empty());
+        assert_eq!(empty.content_type, TEXT_CONTENT_TYPE);
+    }
+
+    #[tokio::test]
+    async fn key_prefix_applies_to_every_object() {
+        let sink = FakeSink::default();
+        let keys = KeyRule::new("events/").unwrap();
+        handle_event(&sink, &keys, event(vec![record("k", &seq(1), b"x")]))
+            .await
+            .unwrap();
+        let objects = sink.objects();
+        let key = objects.keys().next().unwrap();
+        assert_eq!(key, &format!("events/k-2024-03-09-070504-{}.txt", seq(1)));
+    }
+
+    #[tokio::test]
+    async fn reports_exactly_the_records_that_failed() {
+        let keys = KeyRule::default();
+        let records: Vec<Value> = (0..10)
+            .map(|i| record(&format!("pk-{i}"), &seq(i), b"data"))
+            .collect();
+        let failing = [2, 5, 9];
+        let sink =
+            FakeSink::failing(failing.map(|i| format!("pk-{i}-2024-03-09-070504-{}.txt", seq(i))));
+        let response = handle_event(&sink, &keys, event(records)).await.unwrap();
+        assert_eq!(failures(&response), failing.map(seq));
+        assert_eq!(sink.objects().len(), 7);
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn all_written_means_no_failures() {
+        let sink = FakeSink::default();
+        let records = (0..5).map(|i| record("k", &seq(i), b"d")).collect();
+        let response = handle_event(&sink, &KeyRule::default(), event(records))
+            .await
+            .unwrap();
+        assert_eq!(response, KinesisEventResponse::default());
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [] })
+        );
+    }
+
+    #[tokio::test]
+    async fn response_serializes_as_lambda_expects() {
+        let sink = FakeSink::failing([format!("k-2024-03-09-070504-{}.txt", seq(1))]);
+        let response = handle_event(
+            &sink,
+            &KeyRule::default(),
+            event(vec![record("k", &seq(1), b"d")]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            json!({ "batchItemFailures": [{ "itemIdentifier": seq(1) }] })
+        );
+    }
+
+    #[tokio::test]
+    async fn undecodable_and_unkeyable_records_are_failures() {
+        let sink = FakeSink::default();
+        let mut bad_data = record("k", &seq(1), b"x");
+        bad_data["kinesis"]["data"] = json!("not base64!");
+        let bad_seq = record("k", "12ab", b"x");
+        let mut bad_time = record("k", &seq(3), b"x");
+        bad_time["kinesis"]["approximateArrivalTimestamp"] = json!("yesterday");
+        let records = vec![bad_data, bad_seq, record("k", &seq(2), b"ok"), bad_time];
+        let response = handle_event(&sink, &KeyRule::default(), event(records))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), [seq(1), "12ab".to_owned(), seq(3)]);
+        assert_eq!(sink.objects().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unidentifiable_record_fails_the_invocation_before_any_write() {
+        let sink = FakeSink::default();
+        let mut no_seq = record("k", &seq(2), b"x");
+        no_seq["kinesis"]
+            .as_object_mut()
+            .unwrap()
+            .remove("sequenceNumber");
+        let records = vec![record("k", &seq(1), b"x"), no_seq];
+        let err = handle_event(&sink, &KeyRule::default(), event(records))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EventError::Unidentifiable { index: 1 }),
+            "{err}"
+        );
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn payload_without_records_is_rejected() {
+        let sink = FakeSink::default();
+        for payload in [json!({}), json!([]), json!({ "Records": {} })] {
+            let err = handle_event(&sink, &KeyRule::default(), payload)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "event is not a Kinesis event: no `Records` array"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_batch_writes_nothing() {
+        let sink = FakeSink::default();
+        let response = handle_event(&sink, &KeyRule::default(), event(vec![]))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn writes_concurrently_but_bounded() {
+        let sink = FakeSink::default();
+        let records = (0..100).map(|i| record("k", &seq(i), b"d")).collect();
+        let response = handle_event(&sink, &KeyRule::default(), event(records))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(sink.objects().len(), 100);
+        let max = sink.max_in_flight.load(Ordering::SeqCst);
+        assert!(max > 1 && max <= MAX_IN_FLIGHT, "max in flight: {max}");
+    }
+
+    #[tokio::test]
+    async fn retried_batch_rewrites_the_same_keys() {
+        let records: Vec<Value> = (0..4).map(|i| record("k", &seq(i), b"d")).collect();
+        let first = FakeSink::default();
+        let second = FakeSink::default();
+        handle_event(&first, &KeyRule::default(), event(records.clone()))
+            .await
+            .unwrap();
+        handle_event(&second, &KeyRule::default(), event(records))
+            .await
+            .unwrap();
+        assert_eq!(first.objects(), second.objects());
+    }
+
+    /// Runs the handler over a fixture and checks every object against the event as
+    /// `aws_lambda_events` decodes it.
+    async fn check_fixture(name: &str) -> BTreeMap<String, Written> {
+        let payload = fixture(name);
+        let parsed: KinesisEvent = serde_json::from_value(payload.clone()).unwrap();
+        let raw_records = payload["Records"].as_array().unwrap().clone();
+        let keys = KeyRule::new("raw/").unwrap();
+        let sink = FakeSink::default();
+        let response = handle_event(&sink, &keys, payload).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+
+        let objects = sink.objects();
+        assert_eq!(objects.len(), parsed.records.len());
+        for (record, raw) in parsed.records.into_iter().zip(raw_records) {
+            let want = prepare(raw, &keys).unwrap();
+            let got = &objects[&want.key];
+            assert_eq!(got.body, record.kinesis.data.0, "{}", want.key);
+            assert_eq!(got.content_type, want.content_type);
+            assert_eq!(
+                got.metadata[META_SEQUENCE_NUMBER],
+                record.kinesis.sequence_number
+            );
+            assert!(!want.key["raw/".len()..].contains('/'), "{}", want.key);
+        }
+        objects
+    }
+
+    #[tokio::test]
+    async fn text_fixture() {
+        let objects = check_fixture("kinesis-text.json").await;
+        let mut bodies: Vec<&[u8]> = objects.values().map(|o| o.body.as_slice()).collect();
+        bodies.sort();
+        assert_eq!(
+            bodies,
+            [
+                &b"Hello, World!"[..],
+                "gr\u{f6}\u{df}e aus K\u{f6}ln \u{1f980}\n".as_bytes(),
+                "{\"temperature\":21.5,\"unit\":\"\u{b0}C\"}".as_bytes(),
+            ]
+        );
+        assert!(
+            objects
+                .values()
+                .all(|o| o.content_type == TEXT_CONTENT_TYPE)
+        );
+        let first = &objects["raw/sensor-1-2016-12-02-011843-49568167373333333333333333333333333333333333333333333333.txt"];
+        assert_eq!(first.metadata[META_SHARD_ID], "shardId-000000000000");
+        assert_eq!(
+            first.metadata[META_ARRIVAL_TIME],
+            "2016-12-02T01:18:43.477Z"
+        );
+    }
+
+    #[tokio::test]
+    async fn binary_fixture() {
+        let objects = check_fixture("kinesis-binary.json").await;
+        let keys: Vec<&str> = objects.keys().map(String::as_str).collect();
+        let seq = "-2024-03-09-070504-4959033827149025660855969253836157109592157598913658";
+        let want = [
+            format!("raw/%2E.%2F..%2Fetc%2Fpasswd{seq}8900.txt"),
+            format!("raw/a%2Fb%20c{seq}8901.txt"),
+            format!("raw/empty{seq}8902.txt"),
+            format!("raw/%F0%9F%A6%80%20crab%20%25%20%E2%9C%93{seq}8903.txt"),
+            format!("raw/%00%1F%7F{seq}8904.txt"),
+            format!("raw/%2E{seq}8905.txt"),
+        ];
+        let mut sorted: Vec<&str> = want.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        assert_eq!(keys, sorted);
+        let binary = &objects[&want[0]];
+        assert_eq!(binary.content_type, BINARY_CONTENT_TYPE);
+        assert_eq!(
+            binary.body,
+            [0x00, 0xff, 0xfe, 0x80, 0x0a, 0x0d, 0x1b, 0x7f]
+        );
+        assert_eq!(objects[&want[4]].body, (0..=255).collect::<Vec<u8>>());
+        assert_eq!(
+            objects[&want[3]].metadata[META_ARRIVAL_TIME],
+            "2024-03-09T07:05:04.9Z"
+        );
+        let empty = &objects[&want[2]];
+        assert!(empty.body.is_empty());
+        assert_eq!(empty.content_type, TEXT_CONTENT_TYPE);
+    }
+}

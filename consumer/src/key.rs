@@ -1,0 +1,331 @@
+//! Object keys: how a Kinesis record becomes one flat, unique, deterministic S3 key.
+//!
+//! # The key rule
+//!
+//! ```text
+//! <key_prefix><encoded partition key>-<YYYY-MM-DD-HHMMSS>-<sequence number>.txt
+//! ```
+//!
+//! - The timestamp is the record's approximate arrival time, in UTC, to the second.
+//! - The sequence number is Kinesis's, verbatim (decimal digits only). It is unique within a
+//!   stream, so two records never share a key, and a retried batch rewrites the same keys:
+//!   each record is exactly one object however often it is delivered.
+//! - The partition key (1–256 Unicode characters, chosen by the producer) is percent-encoded
+//!   byte by byte: every UTF-8 byte outside `[A-Za-z0-9_.-]` becomes `%XX` (uppercase hex), and
+//!   so does a leading `.`. The encoded key therefore never contains `/` (each record stays one
+//!   object directly under the prefix), never forms a `.` or `..` path segment, and contains
+//!   no control, space or non-ASCII characters.
+//! - The encoded partition key is at most 512 bytes and never makes the whole key longer than
+//!   S3's 1,024-byte limit. A longer one is cut between characters (so at a `%XX` boundary)
+//!   and followed by `~` and the first 16 hex digits of the SHA-256 of the raw partition key,
+//!   so long keys sharing a prefix still get different object keys. The encoding never
+//!   produces `~`, so a shortened key cannot collide with one that was short enough to keep.
+//! - The key prefix (`KSTREAM_KEY_PREFIX`, e.g. `events/`) is used as given; at most
+//!   256 bytes.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// S3's limit on the length of an object key, in bytes.
+pub const S3_MAX_KEY_BYTES: usize = 1024;
+
+/// Longest encoded partition key kept in an object key, in bytes.
+pub const MAX_ENCODED_PARTITION_KEY_BYTES: usize = 512;
+
+/// Longest accepted key prefix, in bytes (leaves room for the rest of the key within 1,024).
+pub const MAX_KEY_PREFIX_BYTES: usize = 256;
+
+/// Length of `~` + 16 hex digits appended to a shortened partition key.
+const HASH_SUFFIX_BYTES: usize = 17;
+
+/// `-YYYY-MM-DD-HHMMSS-` around the timestamp plus the `.txt` suffix.
+const FIXED_BYTES: usize = "-2024-01-01-000000-".len() + ".txt".len();
+
+/// Why a record could not be given a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The sequence number is empty or not made of decimal digits.
+    #[error("invalid sequence number `{0}`: expected decimal digits")]
+    InvalidSequenceNumber(String),
+    /// The arrival time cannot be written as `YYYY-MM-DD-HHMMSS`.
+    #[error("arrival time cannot be written as `YYYY-MM-DD-HHMMSS`")]
+    InvalidArrivalTime,
+    /// Prefix and sequence number leave no room for the partition key.
+    #[error("object key would exceed {S3_MAX_KEY_BYTES} bytes")]
+    TooLong,
+}
+
+/// The key prefix is longer than [`MAX_KEY_PREFIX_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key prefix is {len} bytes long; at most {MAX_KEY_PREFIX_BYTES} bytes are allowed")]
+pub struct PrefixTooLong {
+    /// Length of the rejected prefix in bytes.
+    pub len: usize,
+}
+
+/// The key rule of one deployment: the prefix every object key starts with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRule {
+    prefix: String,
+}
+
+impl KeyRule {
+    /// A rule with the given prefix (may be empty).
+    pub fn new(prefix: impl Into<String>) -> Result<Self, PrefixTooLong> {
+        let prefix = prefix.into();
+        if prefix.len() > MAX_KEY_PREFIX_BYTES {
+            return Err(PrefixTooLong { len: prefix.len() });
+        }
+        Ok(Self { prefix })
+    }
+
+    /// The prefix every key starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The object key of a record; see the [module docs](self) for the rule.
+    pub fn object_key(
+        &self,
+        partition_key: &str,
+        arrival: OffsetDateTime,
+        sequence_number: &str,
+    ) -> Result<String, KeyError> {
+        if sequence_number.is_empty() || !sequence_number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(KeyError::InvalidSequenceNumber(sequence_number.to_owned()));
+        }
+        let timestamp = arrival
+            .to_offset(time::UtcOffset::UTC)
+            .format(format_description!(
+                "[year]-[month]-[day]-[hour][minute][second]"
+            ))
+            .map_err(|_| KeyError::InvalidArrivalTime)?;
+
+        let rest = self.prefix.len() + FIXED_BYTES + sequence_number.len();
+        let budget = S3_MAX_KEY_BYTES
+            .checked_sub(rest)
+            .ok_or(KeyError::TooLong)?
+            .min(MAX_ENCODED_PARTITION_KEY_BYTES);
+        // Room for the hash suffix and at least one encoded byte.
+        if budget < HASH_SUFFIX_BYTES + 3 {
+            return Err(KeyError::TooLong);
+        }
+        let encoded = fit_partition_key(partition_key, budget);
+
+        let key = format!("{}{encoded}-{timestamp}-{sequence_number}.txt", self.prefix);
+        debug_assert!(key.len() <= S3_MAX_KEY_BYTES);
+        Ok(key)
+    }
+}
+
+/// Percent-encodes a partition key: bytes outside `[A-Za-z0-9_.-]`, and a leading `.`,
+/// become `%XX`.
+pub fn encode_partition_key(partition_key: &str) -> String {
+    let mut out = String::with_capacity(partition_key.len());
+    for (index, ch) in partition_key.char_indices() {
+        encode_char(&mut out, ch, index == 0);
+    }
+    out
+}
+
+fn encode_char(out: &mut String, ch: char, first: bool) {
+    let mut utf8 = [0; 4];
+    for &byte in ch.encode_utf8(&mut utf8).as_bytes() {
+        let keep = byte.is_ascii_alphanumeric()
+            || byte == b'_'
+            || byte == b'-'
+            || (byte == b'.' && !first);
+        if keep {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}
+
+/// The encoded partition key, shortened with a hash suffix when it exceeds `budget` bytes.
+///
+/// The cut falls between characters, hence between `%XX` triples: the kept part decodes to a
+/// prefix of the partition key.
+fn fit_partition_key(partition_key: &str, budget: usize) -> String {
+    let encoded = encode_partition_key(partition_key);
+    if encoded.len() <= budget {
+        return encoded;
+    }
+    let limit = budget - HASH_SUFFIX_BYTES;
+    let mut out = String::with_capacity(budget);
+    for (index, ch) in partition_key.char_indices() {
+        let before = out.len();
+        encode_char(&mut out, ch, index == 0);
+        if out.len() > limit {
+            out.truncate(before);
+            break;
+        }
+    }
+    out.push('~');
+    let digest = Sha256::digest(partition_key.as_bytes());
+    for byte in &digest[..8] {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const SEQ: &str = "49590338271490256608559692538361571095921575989136588898";
+    const AT: OffsetDateTime = datetime!(2024-03-09 07:05:04.477 UTC);
+
+    fn key(partition_key: &str) -> String {
+        KeyRule::default()
+            .object_key(partition_key, AT, SEQ)
+            .unwrap()
+    }
+
+    fn encoded_part(key: &str) -> &str {
+        key.strip_suffix(&format!("-2024-03-09-070504-{SEQ}.txt"))
+            .unwrap()
+    }
+
+    #[test]
+    fn key_table() {
+        let cases: &[(&str, &str)] = &[
+            ("sensor-1", "sensor-1"),
+            ("Sensor_A.b-9", "Sensor_A.b-9"),
+            ("a/b", "a%2Fb"),
+            ("/", "%2F"),
+            ("..", "%2E."),
+            (".", "%2E"),
+            (".hidden", "%2Ehidden"),
+            ("../etc/passwd", "%2E.%2Fetc%2Fpasswd"),
+            ("a b", "a%20b"),
+            ("tab\there\n", "tab%09here%0A"),
+            ("\u{0}\u{1f}\u{7f}", "%00%1F%7F"),
+            ("100%", "100%25"),
+            ("%2F", "%252F"),
+            ("~", "%7E"),
+            ("🦀", "%F0%9F%A6%80"),
+            ("é", "%C3%A9"),
+        ];
+        for (partition_key, want) in cases {
+            let key = key(partition_key);
+            assert_eq!(encoded_part(&key), *want, "partition key {partition_key:?}");
+            assert!(!key.contains('/'), "{key}");
+        }
+    }
+
+    #[test]
+    fn key_shape() {
+        assert_eq!(
+            key("sensor-1"),
+            format!("sensor-1-2024-03-09-070504-{SEQ}.txt")
+        );
+    }
+
+    #[test]
+    fn timestamp_is_utc() {
+        let local = datetime!(2024-03-09 09:05:04 +02:00);
+        let key = KeyRule::default().object_key("k", local, "1").unwrap();
+        assert_eq!(key, "k-2024-03-09-070504-1.txt");
+    }
+
+    #[test]
+    fn key_prefix_is_prepended_verbatim() {
+        let rule = KeyRule::new("events/raw/").unwrap();
+        let key = rule.object_key("a/b", AT, SEQ).unwrap();
+        assert_eq!(key, format!("events/raw/a%2Fb-2024-03-09-070504-{SEQ}.txt"));
+        assert_eq!(rule.prefix(), "events/raw/");
+    }
+
+    #[test]
+    fn prefix_longer_than_limit_is_rejected() {
+        let err = KeyRule::new("p".repeat(257)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key prefix is 257 bytes long; at most 256 bytes are allowed"
+        );
+        assert!(KeyRule::new("p".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn invalid_sequence_numbers_are_rejected() {
+        for seq in ["", "12a", "1/2", "-1"] {
+            let err = KeyRule::default().object_key("k", AT, seq).unwrap_err();
+            assert_eq!(err, KeyError::InvalidSequenceNumber(seq.to_owned()));
+        }
+    }
+
+    #[test]
+    fn keys_are_deterministic_and_distinct_per_record() {
+        assert_eq!(key("a/b 🦀"), key("a/b 🦀"));
+        let rule = KeyRule::default();
+        let one = rule.object_key("k", AT, "1").unwrap();
+        let two = rule.object_key("k", AT, "2").unwrap();
+        assert_ne!(one, two);
+    }
+
+    #[test]
+    fn emoji_partition_key_of_256_chars_fits_s3_limit() {
+        // 256 four-byte characters encode to 3,072 bytes.
+        let partition_key = "🦀".repeat(256);
+        let rule = KeyRule::new("p".repeat(MAX_KEY_PREFIX_BYTES)).unwrap();
+        // The longest sequence number Kinesis documents: 129 digits.
+        let seq = "9".repeat(129);
+        for rule in [KeyRule::default(), rule] {
+            let key = rule.object_key(&partition_key, AT, &seq).unwrap();
+            assert!(key.len() <= S3_MAX_KEY_BYTES, "{} bytes", key.len());
+            let encoded = key
+                .strip_prefix(rule.prefix())
+                .unwrap()
+                .split_once('~')
+                .unwrap()
+                .0;
+            assert!(encoded.len() <= MAX_ENCODED_PARTITION_KEY_BYTES);
+            // Cut between characters: whole four-byte characters only.
+            assert_eq!(encoded.len() % 12, 0, "{encoded}");
+            assert!(encoded.starts_with("%F0%9F%A6%80"));
+        }
+    }
+
+    #[test]
+    fn shortened_key_is_cut_between_characters_for_every_offset() {
+        // Shift where the triples fall relative to the cut by a varying ASCII head.
+        for head in 0..4 {
+            let partition_key = format!("{}{}", "a".repeat(head), "é".repeat(200));
+            let key = key(&partition_key);
+            let encoded = encoded_part(&key);
+            let (kept, hash) = encoded.split_once('~').unwrap();
+            assert_eq!(hash.len(), 16);
+            assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(encoded.len() <= MAX_ENCODED_PARTITION_KEY_BYTES);
+            let tail = kept.trim_start_matches('a');
+            // Whole `%C3%A9` pairs only.
+            assert_eq!(tail.len() % 6, 0, "head {head}: {kept}");
+            assert!(tail.split('%').skip(1).all(|t| t.len() == 2));
+        }
+    }
+
+    #[test]
+    fn long_keys_sharing_a_prefix_get_different_keys() {
+        let common = "x".repeat(600);
+        let one = key(&format!("{common}-one"));
+        let two = key(&format!("{common}-two"));
+        assert_ne!(one, two);
+        assert_eq!(one.len(), two.len());
+        assert_eq!(one, key(&format!("{common}-one")));
+    }
+
+    #[test]
+    fn key_at_exactly_the_cap_is_kept() {
+        let partition_key = "k".repeat(MAX_ENCODED_PARTITION_KEY_BYTES);
+        assert_eq!(encoded_part(&key(&partition_key)), partition_key);
+        let over = "k".repeat(MAX_ENCODED_PARTITION_KEY_BYTES + 1);
+        assert!(encoded_part(&key(&over)).contains('~'));
+    }
+}

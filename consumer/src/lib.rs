@@ -1,0 +1,117 @@
+//! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object.
+//!
+//! - [`key`]: the object key rule (flat, unique per record, deterministic, ≤ 1,024 bytes).
+//! - [`handler`]: one batch in, objects written concurrently, per-record failures out.
+//! - [`sink`]: the [`ObjectSink`] trait and its S3 adapter (the only AWS code).
+//!
+//! `main.rs` only reads [`Settings`], builds the S3 client and runs the Lambda runtime.
+
+pub mod handler;
+pub mod key;
+pub mod sink;
+
+pub use handler::{EventError, handle_event};
+pub use key::KeyRule;
+pub use sink::{ObjectSink, S3Sink, SinkError};
+
+use std::error::Error as StdError;
+
+/// Environment variable naming the bucket objects are written to (required).
+pub const BUCKET_ENV: &str = "KSTREAM_BUCKET";
+
+/// Environment variable holding the object key prefix (optional, default empty).
+pub const KEY_PREFIX_ENV: &str = "KSTREAM_KEY_PREFIX";
+
+/// The consumer's configuration, from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Bucket every object is written to.
+    pub bucket: String,
+    /// Key rule with the deployment's prefix.
+    pub keys: KeyRule,
+}
+
+/// The environment does not describe a usable configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// `KSTREAM_BUCKET` is unset or empty.
+    #[error("`{BUCKET_ENV}` is not set: the consumer needs the name of the bucket to write to")]
+    MissingBucket,
+    /// `KSTREAM_KEY_PREFIX` is too long.
+    #[error("invalid `{KEY_PREFIX_ENV}`")]
+    KeyPrefix(#[source] key::PrefixTooLong),
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let bucket = lookup(BUCKET_ENV)
+            .filter(|bucket| !bucket.is_empty())
+            .ok_or(SettingsError::MissingBucket)?;
+        let prefix = lookup(KEY_PREFIX_ENV).unwrap_or_default();
+        let keys = KeyRule::new(prefix).map_err(SettingsError::KeyPrefix)?;
+        Ok(Self { bucket, keys })
+    }
+}
+
+/// An error and its causes on one line, outermost first, separated by `: `.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn bucket_is_required() {
+        for vars in [&[][..], &[(BUCKET_ENV, "")][..]] {
+            let err = settings(vars).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "`KSTREAM_BUCKET` is not set: the consumer needs the name of the bucket to write to"
+            );
+        }
+    }
+
+    #[test]
+    fn key_prefix_defaults_to_empty() {
+        let got = settings(&[(BUCKET_ENV, "b")]).unwrap();
+        assert_eq!(got.bucket, "b");
+        assert_eq!(got.keys.prefix(), "");
+        let got = settings(&[(BUCKET_ENV, "b"), (KEY_PREFIX_ENV, "events/")]).unwrap();
+        assert_eq!(got.keys.prefix(), "events/");
+    }
+
+    #[test]
+    fn overlong_key_prefix_is_reported_with_its_cause() {
+        let prefix = "p".repeat(300);
+        let err = settings(&[(BUCKET_ENV, "b"), (KEY_PREFIX_ENV, &prefix)]).unwrap_err();
+        assert_eq!(
+            error_chain(&err),
+            "invalid `KSTREAM_KEY_PREFIX`: key prefix is 300 bytes long; at most 256 bytes are allowed"
+        );
+    }
+}

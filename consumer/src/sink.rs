@@ -1,0 +1,95 @@
+//! Where objects go: the [`ObjectSink`] trait the handler writes through, and its S3 adapter.
+//!
+//! This is the only module that knows `aws_sdk_s3` types; the handler is tested with fakes.
+
+use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::future::Future;
+
+use aws_sdk_s3::primitives::ByteStream;
+
+/// User metadata of an object (`x-amz-meta-<name>: <value>`); names are lowercase ASCII.
+pub type Metadata = BTreeMap<String, String>;
+
+/// A store of objects by key, like S3's `PutObject`.
+pub trait ObjectSink {
+    /// Writes (or overwrites) one object.
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        metadata: &Metadata,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// An object could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to put object")]
+pub struct SinkError {
+    #[source]
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl SinkError {
+    /// Wraps the sink's own error as the cause.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+/// Writes objects to one S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Sink {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Sink {
+    /// A sink writing to `bucket` with `client`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The S3 client from the standard AWS configuration chain.
+    ///
+    /// With `AWS_ENDPOINT_URL` set (LocalStack), requests use path-style addressing, since
+    /// virtual-hosted bucket names do not resolve against a local endpoint.
+    pub async fn client_from_env() -> aws_sdk_s3::Client {
+        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+            config = config.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+}
+
+impl ObjectSink for S3Sink {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        metadata: &Metadata,
+    ) -> Result<(), SinkError> {
+        let content_length = i64::try_from(body.len()).map_err(SinkError::new)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(content_length)
+            .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(SinkError::new)?;
+        Ok(())
+    }
+}
