@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod ops;
+pub use ops::{LogsArgs, ObjectsArgs, PutArgs, SmokeArgs};
+
 /// Deploy and operate a Kinesis → Lambda → S3 pipeline, without a state file.
 #[derive(Debug, Parser)]
 #[command(
@@ -19,7 +22,13 @@ changes or deletes resources carrying its deployment's tag.",
 )]
 pub struct Cli {
     /// Config file
-    #[arg(short, long, global = true, default_value = "deploy.toml", env = "KSTREAM_CONFIG")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "deploy.toml",
+        env = "KSTREAM_CONFIG"
+    )]
     pub config: PathBuf,
     /// AWS named profile (else the standard credential chain)
     #[arg(long, global = true, env = "AWS_PROFILE")]
@@ -45,13 +54,70 @@ pub enum Command {
     #[command(after_help = "Example:\n  kstream plan --config deploy.toml")]
     Plan(PlanArgs),
     /// Create or update the deployment until it matches the config
-    #[command(after_help = "Running it again on a converged deployment changes nothing and makes no write call.\n\nExample:\n  kstream apply --config deploy.toml")]
+    #[command(
+        after_help = "Running it again on a converged deployment changes nothing and makes no write call.\n\nExample:\n  kstream apply --config deploy.toml"
+    )]
     Apply(PlanArgs),
     /// Delete what this deployment created, in dependency order
-    #[command(after_help = "Resources without this deployment's tag are never touched. A bucket that holds objects is kept unless `--force`.\n\nExample:\n  kstream destroy --force")]
+    #[command(
+        after_help = "Resources without this deployment's tag are never touched. A bucket that holds objects is kept unless `--force`.\n\nExample:\n  kstream destroy --force"
+    )]
     Destroy(DestroyArgs),
     /// Build and zip the consumer Lambda (`bootstrap`) for the configured architecture
     Package,
+    /// Put records into the stream: one, one per line, or generated load
+    #[command(
+        after_help = "Records are batched into PutRecords calls (at most 500 records and 5 MiB each), paced under each shard's write limits, and only failed entries are sent again, with backoff, up to `--max-attempts`. If any record is still not written, kstream says how many and exits 1.\n\nExamples:\n  kstream put --partition-key k --data hello      prints the shard id and sequence number\n  kstream put --lines events.txt --key-template 'user-{n}'\n  jq -c '.[]' events.json | kstream put --lines --key-field user\n  kstream put --count 100000 --size 512 --partition-keys random"
+    )]
+    Put(PutArgs),
+    /// List the objects the consumer wrote, or print one (`--cat KEY`)
+    #[command(
+        after_help = "Examples:\n  kstream objects --limit 20\n  kstream objects --cat 'k-2024-03-09-070504-4959….txt' > record.txt"
+    )]
+    Objects(ObjectsArgs),
+    /// Show the consumer function's CloudWatch Logs
+    #[command(after_help = "Examples:\n  kstream logs --since 1h\n  kstream logs --follow")]
+    Logs(LogsArgs),
+    /// Show the deployment as it is: stream, shards, function, mapping, bucket
+    #[command(
+        after_help = "A table on a terminal; JSON when `--json` is given or stdout is not a terminal."
+    )]
+    Status,
+    /// Put marked records and check that each arrives as an identical object
+    #[command(
+        after_help = "Prints the put→object latency (p50, p95, max) and exits 1 naming any record that did not arrive, or arrived different, within `--timeout`.\n\nExample:\n  kstream smoke --count 20 --timeout 2m"
+    )]
+    Smoke(SmokeArgs),
+    /// Write a commented starter config with a bucket name that is very likely globally unique
+    #[command(
+        after_help = "Example:\n  kstream init --name my-pipeline   # writes deploy.toml (see --config)"
+    )]
+    Init(InitArgs),
+    /// Print shell completions
+    #[command(
+        after_help = "Example:\n  kstream completions bash > ~/.local/share/bash-completion/completions/kstream"
+    )]
+    Completions {
+        /// Shell to complete for
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of `init`.
+#[derive(Debug, Args, Clone)]
+pub struct InitArgs {
+    /// Deployment name (also the start of the generated bucket name)
+    #[arg(long, default_value = "kstream-demo")]
+    pub name: String,
+    /// Overwrite an existing config file
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Write completions for `shell` to `out`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory as _;
+    clap_complete::generate(shell, &mut Cli::command(), "kstream", out);
 }
 
 /// Arguments of `plan` and `apply`.

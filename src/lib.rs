@@ -4,11 +4,14 @@
 
 pub mod aws;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod model;
 pub mod package;
 pub mod plan;
+pub mod producer;
 pub mod reconcile;
 pub mod run;
+pub mod sim;
 pub mod ui;

@@ -19,7 +19,10 @@ use crate::ui::{self, Progress};
 
 /// Exit code for an error: 2 for a bad config or usage, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err.chain().any(|e| e.downcast_ref::<ConfigError>().is_some()) {
+    if err.chain().any(|e| {
+        e.downcast_ref::<ConfigError>().is_some()
+            || e.downcast_ref::<crate::commands::UsageError>().is_some()
+    }) {
         ExitCode::from(2)
     } else {
         ExitCode::FAILURE
@@ -44,7 +47,48 @@ pub async fn run(cli: Cli) -> Result<()> {
                 )
             })
         }
+        Command::Put(ref args) => crate::commands::put::run(&cli, args).await,
+        Command::Objects(ref args) => crate::commands::objects::run(&cli, args).await,
+        Command::Logs(ref args) => crate::commands::logs::run(&cli, args).await,
+        Command::Status => crate::commands::status::run(&cli).await,
+        Command::Smoke(ref args) => crate::commands::smoke::run(&cli, args).await,
+        Command::Init(ref args) => init(&cli, args),
+        Command::Completions { shell } => {
+            crate::cli::write_completions(shell, &mut std::io::stdout().lock());
+            Ok(())
+        }
     }
+}
+
+/// `kstream init`: a starter config whose bucket name is the deployment name plus a random
+/// suffix, validated before it is written; an existing file is kept unless `--force`.
+fn init(cli: &Cli, args: &crate::cli::InitArgs) -> Result<()> {
+    let path = &cli.config;
+    if path.exists() && !args.force {
+        bail!(
+            "`{}` already exists\n  hint: pass `--force` to overwrite it, or `--config` to write another file",
+            path.display()
+        );
+    }
+    let suffix: u32 = rand::random();
+    let base: String = args.name.to_lowercase().replace('_', "-");
+    let base = base.trim_matches('-');
+    let base = &base[..base.len().min(40)];
+    let bucket = format!("{base}-{suffix:08x}");
+    let text = config::starter(&args.name, &bucket);
+    // Same validation as every other command: a bad `--name` is a config error (exit 2).
+    config::parse(&text, path)?;
+    std::fs::write(path, &text).with_context(|| format!("failed to write `{}`", path.display()))?;
+    eprintln!(
+        "kstream: wrote `{}` (deployment `{}`, bucket `{bucket}`); next: `kstream plan`",
+        path.display(),
+        args.name
+    );
+    print_json_or(
+        cli,
+        &json!({ "path": path, "name": args.name, "bucket": bucket }),
+        String::new,
+    )
 }
 
 fn artifact_json(a: &Artifact) -> serde_json::Value {
@@ -71,7 +115,7 @@ pub fn package_consumer(config: &Config) -> Result<Artifact> {
     package::package(&source, config.consumer.architecture)
 }
 
-fn connection(cli: &Cli, config: &Config) -> Connection {
+pub(crate) fn connection(cli: &Cli, config: &Config) -> Connection {
     Connection {
         region: cli.region.clone().or_else(|| config.region.clone()),
         profile: cli.profile.clone(),
@@ -79,7 +123,11 @@ fn connection(cli: &Cli, config: &Config) -> Connection {
     }
 }
 
-fn print_json_or(cli: &Cli, value: &serde_json::Value, text: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn print_json_or(
+    cli: &Cli,
+    value: &serde_json::Value,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if cli.json {
         serde_json::to_writer_pretty(&mut out, value)?;
@@ -98,7 +146,10 @@ async fn plan(cli: &Cli, opts: ApplyOptions, execute: bool) -> Result<()> {
     let desired = Desired::new(&config, clients.region.clone(), Some(artifact));
     let progress = Progress::stderr();
     let started = Instant::now();
-    eprintln!("kstream: reading deployment `{}` in {}", desired.deployment, desired.region);
+    eprintln!(
+        "kstream: reading deployment `{}` in {}",
+        desired.deployment, desired.region
+    );
     let observed = clients.observe(&desired, false).await?;
     let plan = Plan::apply(&desired, &observed, opts);
     if !cli.json {
@@ -110,7 +161,10 @@ async fn plan(cli: &Cli, opts: ApplyOptions, execute: bool) -> Result<()> {
             print_json_or(cli, &serde_json::to_value(&plan)?, String::new)?;
         }
         if !plan.conflicts.is_empty() {
-            bail!("the plan has {} conflict(s); `kstream apply` would refuse to run", plan.conflicts.len());
+            bail!(
+                "the plan has {} conflict(s); `kstream apply` would refuse to run",
+                plan.conflicts.len()
+            );
         }
         return Ok(());
     }
@@ -141,7 +195,10 @@ async fn destroy(cli: &Cli, opts: DestroyOptions) -> Result<()> {
     let desired = Desired::new(&config, clients.region.clone(), None);
     let progress = Progress::stderr();
     let started = Instant::now();
-    eprintln!("kstream: reading deployment `{}` in {}", desired.deployment, desired.region);
+    eprintln!(
+        "kstream: reading deployment `{}` in {}",
+        desired.deployment, desired.region
+    );
     let observed = clients.observe(&desired, true).await?;
     let plan = Plan::destroy(&desired, &observed, opts);
     if !cli.json {

@@ -3,7 +3,10 @@
 
 pub mod bucket;
 pub mod function;
+pub mod logs;
 pub mod mapping;
+pub mod objects;
+pub mod records;
 pub mod role;
 pub mod stream;
 

@@ -86,3 +86,96 @@ fn example_config_plans_offline_up_to_the_first_aws_call() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["size"].as_u64().unwrap_or(0) > 100_000, "{v}");
 }
+
+#[test]
+fn init_writes_a_valid_config_with_a_unique_bucket_and_never_overwrites() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket_of = |path: &Path| -> String {
+        let text = std::fs::read_to_string(path).expect("config written");
+        let line = text
+            .lines()
+            .skip_while(|l| l.trim() != "[bucket]")
+            .find(|l| l.starts_with("name = "))
+            .expect("bucket name line")
+            .to_string();
+        line.trim_start_matches("name = ")
+            .trim_matches('"')
+            .to_string()
+    };
+    let out = kstream_in(dir.path(), &["init", "--name", "my-pipeline"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first = bucket_of(&dir.path().join("deploy.toml"));
+    assert!(
+        first.starts_with("my-pipeline-") && first.len() == "my-pipeline-".len() + 8,
+        "{first}"
+    );
+
+    let again = kstream_in(dir.path(), &["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(bucket_of(&dir.path().join("deploy.toml")), first, "kept");
+
+    let forced = kstream_in(dir.path(), &["init", "--force", "--name", "my-pipeline"]);
+    assert!(forced.status.success());
+    assert_ne!(
+        bucket_of(&dir.path().join("deploy.toml")),
+        first,
+        "a new random suffix"
+    );
+
+    // The written file passes the same validation as every command (package validates, then builds).
+    let bad = kstream_in(
+        dir.path(),
+        &["--config", "other.toml", "init", "--name", "bad name!"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(!dir.path().join("other.toml").exists());
+}
+
+#[test]
+fn version_and_completions() {
+    let out = kstream_in(repo(), &["--version"]);
+    assert_eq!(
+        stdout(&out),
+        format!("kstream {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = kstream_in(repo(), &["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("_kstream()"),
+        "bash completion function"
+    );
+}
+
+#[test]
+fn credentials_are_never_printed_even_at_trace_level() {
+    crate::support::localstack();
+    let secret = "kstreamTestSecretValue0123456789abcdef";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"secrets\"\nendpoint_url = \"{}\"\n[stream]\nname = \"secrets-stream\"\n[bucket]\nname = \"secrets-bucket\"\n[consumer]\nzip = {:?}\n",
+            crate::support::endpoint(),
+            crate::support::consumer_zip().display().to_string()
+        ),
+    )
+    .expect("write config");
+    let out = crate::support::command(
+        dir.path(),
+        &["-vv", "--config", config.to_str().expect("path"), "plan"],
+    )
+    .env("AWS_SECRET_ACCESS_KEY", secret)
+    .env("AWS_SESSION_TOKEN", format!("{secret}-token"))
+    .output()
+    .expect("run kstream");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("aws call"), "-vv logs the calls it makes");
+    assert!(!all.contains(secret), "a secret leaked into the output");
+}

@@ -4,7 +4,12 @@ use crate::support::{Aws, Deployment, rt, stderr, stdout};
 
 /// Assert that an `apply --json` made no write call, showing its plan otherwise.
 fn assert_converged(v: &serde_json::Value) {
-    assert_eq!(write_calls(v), Vec::<String>::new(), "a converged apply writes nothing; plan:\n{:#}", v["plan"]);
+    assert_eq!(
+        write_calls(v),
+        Vec::<String>::new(),
+        "a converged apply writes nothing; plan:\n{:#}",
+        v["plan"]
+    );
 }
 
 fn write_calls(v: &serde_json::Value) -> Vec<String> {

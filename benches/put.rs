@@ -1,0 +1,257 @@
+//! Producer throughput benchmark (`cargo bench --bench put`): the real producer engine
+//! (`kstream::producer`) with the real load generator against the Kinesis PutRecords
+//! simulator (`kstream::sim`, 2 shards, 1,000 records/s and 1 MiB/s each over sliding
+//! one-second windows, 15–25 ms per call), printed as a markdown table.
+//!
+//! With `AWS_ENDPOINT_URL` set (LocalStack) and `KSTREAM_BENCH_CONFIG` naming a config whose
+//! stream exists, a second table compares `kstream put --count` with one
+//! `aws kinesis put-record` process per record (the seed's way); it is skipped, with a note,
+//! otherwise or when the `aws` CLI is missing.
+//!
+//! `KSTREAM_BENCH_SECONDS` (default 30) sets how long each simulator scenario should take at
+//! the limit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use kstream::commands::put::{GeneratedKey, Generator, PartitionKeys};
+use kstream::producer::{Event, PutOptions, ShardLimits, put_all};
+use kstream::sim::{SimConfig, Simulator};
+
+const SHARDS: u32 = 2;
+
+struct Scenario {
+    name: &'static str,
+    size: usize,
+    keys: GeneratedKey,
+    paced: bool,
+    /// Records/s the stream can take for this scenario (for sizing the run).
+    ceiling: f64,
+}
+
+fn main() {
+    let seconds: f64 = std::env::var("KSTREAM_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30.0);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let limits = ShardLimits::KINESIS;
+    let bytes_ceiling = |size: usize| limits.bytes as f64 / (size + 32) as f64;
+    let scenarios = [
+        Scenario {
+            name: "100 B, random keys",
+            size: 100,
+            keys: GeneratedKey::Keys(PartitionKeys::Random),
+            paced: true,
+            ceiling: 2000.0,
+        },
+        Scenario {
+            name: "100 B, random keys, no shard map",
+            size: 100,
+            keys: GeneratedKey::Keys(PartitionKeys::Random),
+            paced: false,
+            ceiling: 2000.0,
+        },
+        Scenario {
+            name: "4 KiB, random keys (MiB/s-bound)",
+            size: 4096,
+            keys: GeneratedKey::Keys(PartitionKeys::Random),
+            paced: true,
+            ceiling: 2.0 * bytes_ceiling(4096),
+        },
+        Scenario {
+            name: "100 B, one key (one hot shard)",
+            size: 100,
+            keys: GeneratedKey::Keys(PartitionKeys::Distinct(1)),
+            paced: true,
+            ceiling: 1000.0,
+        },
+    ];
+
+    println!("## `kstream put` against the PutRecords simulator ({SHARDS} shards)\n");
+    println!(
+        "| scenario | records sent | acknowledged | lost | sim: entries received / distinct written | calls | retries (throttled) | elapsed | records/s | MiB/s | % of 2,000 records/s | % of 2 MiB/s | % of window capacity |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut lost_total = 0;
+    for s in &scenarios {
+        let count = (s.ceiling * seconds).round() as u64;
+        let sim = Simulator::new(SimConfig {
+            shards: SHARDS,
+            ..SimConfig::default()
+        });
+        let opts = PutOptions {
+            shards: s.paced.then(|| sim.shard_map().clone()),
+            seed: Some(42),
+            ..PutOptions::default()
+        };
+        let generator = Generator::new(count, s.size, s.keys.clone(), 7).expect("generator");
+        let mut last_ack = Instant::now();
+        let started = Instant::now();
+        let summary = runtime.block_on(put_all(&sim, generator, &opts, &mut |e| {
+            if let Event::Acked { .. } = e {
+                last_ack = Instant::now();
+            }
+        }));
+        let elapsed = last_ack - started;
+        let stats = sim.stats();
+        let lost = summary.records - summary.acknowledged;
+        lost_total += lost + (summary.acknowledged - stats.distinct.min(summary.acknowledged));
+        let secs = elapsed.as_secs_f64();
+        let rps = summary.acknowledged as f64 / secs;
+        let mibps = summary.bytes as f64 / (1024.0 * 1024.0) / secs;
+        // What sliding one-second windows allow in `elapsed`: each used shard's limit for
+        // `elapsed` plus one window (the burst a fresh window allows).
+        let avg = summary.bytes as f64 / summary.acknowledged.max(1) as f64;
+        let per_shard = (limits.records as f64).min(limits.bytes as f64 / avg);
+        let used = stats.per_shard.iter().filter(|n| **n > 0).count() as f64;
+        let capacity = per_shard * used * (secs + limits.window.as_secs_f64());
+        println!(
+            "| {} | {} | {} | {} | {} / {} | {} | {} ({}) | {:.1} s | {:.0} | {:.2} | {:.1} % | {:.1} % | {:.1} % |",
+            s.name,
+            summary.records,
+            summary.acknowledged,
+            lost,
+            stats.received,
+            stats.distinct,
+            summary.calls,
+            summary.retries,
+            summary.throttled,
+            secs,
+            rps,
+            mibps,
+            rps / 2000.0 * 100.0,
+            mibps / 2.0 * 100.0,
+            summary.acknowledged as f64 / capacity * 100.0,
+        );
+    }
+    println!(
+        "\nrecords/s = records acknowledged ÷ time to the last acknowledgement. A fresh sliding window lets each shard take one window's worth at once, so a whole-run rate can exceed the per-second limit slightly; \"% of window capacity\" divides by what the windows allow in the elapsed time (limit × (elapsed + 1 s) per shard used) and cannot exceed 100 %."
+    );
+    println!(
+        "\nmachine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH
+    );
+    if lost_total > 0 {
+        eprintln!("error: {lost_total} records lost or duplicated");
+        std::process::exit(1);
+    }
+    localstack();
+}
+
+fn kstream_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kstream"))
+}
+
+fn find_aws() -> Option<PathBuf> {
+    let candidate = std::env::var_os("KSTREAM_BENCH_AWS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "aws".into());
+    Command::new(&candidate)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()
+        .filter(|s| s.success())
+        .map(|_| candidate)
+}
+
+/// `kstream put --count` vs one `aws kinesis put-record` process per record, on LocalStack.
+fn localstack() {
+    println!("\n## LocalStack: `kstream put` vs one `aws kinesis put-record` process per record\n");
+    let (Some(_), Some(config)) = (
+        std::env::var_os("AWS_ENDPOINT_URL"),
+        std::env::var_os("KSTREAM_BENCH_CONFIG"),
+    ) else {
+        println!(
+            "skipped: set `AWS_ENDPOINT_URL` (see `scripts/localstack env`) and `KSTREAM_BENCH_CONFIG` to a config whose stream exists (`kstream apply`)"
+        );
+        return;
+    };
+    let config = PathBuf::from(config);
+    let Some(aws) = find_aws() else {
+        println!("skipped: no working `aws` CLI (set `KSTREAM_BENCH_AWS` to one)");
+        return;
+    };
+    let Some(stream) = stream_name(&config) else {
+        println!(
+            "skipped: cannot read the stream name from `{}`",
+            config.display()
+        );
+        return;
+    };
+    // LocalStack's Kinesis emulator slows down with concurrent clients: one call in flight.
+    let records = 1000;
+    let out = Command::new(kstream_bin())
+        .args(["--config"])
+        .arg(&config)
+        .args([
+            "--json",
+            "put",
+            "--count",
+            &records.to_string(),
+            "--size",
+            "100",
+            "--concurrency",
+            "1",
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run kstream");
+    if !out.status.success() {
+        println!("skipped: `kstream put` failed (does stream `{stream}` exist?)");
+        return;
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("kstream put --json");
+    let k_rps = summary["records_per_sec"].as_f64().unwrap_or(0.0);
+    let k_secs = summary["elapsed"].as_f64().unwrap_or(0.0);
+
+    let per_process = 50;
+    let started = Instant::now();
+    let mut ok = 0;
+    for i in 0..per_process {
+        let status = Command::new(&aws)
+            .args([
+                "kinesis",
+                "put-record",
+                "--stream-name",
+                &stream,
+                "--partition-key",
+            ])
+            .arg(format!("bench-{i}"))
+            .args(["--data", "aGVsbG8="])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if status.is_ok_and(|s| s.success()) {
+            ok += 1;
+        }
+    }
+    let a_secs = started.elapsed().as_secs_f64();
+    let a_rps = ok as f64 / a_secs;
+    println!("| method | records | written | elapsed | records/s |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| `kstream put --count {records} --size 100 --concurrency 1` | {records} | {} | {:.1} s | {:.0} |",
+        summary["acknowledged"], k_secs, k_rps
+    );
+    println!(
+        "| `aws kinesis put-record`, one process per record | {per_process} | {ok} | {:.1} s | {:.1} |",
+        a_secs, a_rps
+    );
+    if a_rps > 0.0 {
+        println!(
+            "\n`kstream put` is {:.0}× faster here (LocalStack's emulator, not AWS, bounds both).",
+            k_rps / a_rps
+        );
+    }
+}
+
+/// The `[stream] name` of a config, via `kstream`'s own config loader.
+fn stream_name(config: &Path) -> Option<String> {
+    kstream::config::load(config).ok().map(|c| c.stream.name)
+}

@@ -1,0 +1,197 @@
+//! Writing records: the producer engine's [`PutRecords`] over the real Kinesis client, and
+//! the stream's open shards (ListShards) for routing and `status`.
+//!
+//! Per-entry `ProvisionedThroughputExceededException`, `InternalFailure` and
+//! `KMSThrottlingException` are retryable; so are throttling, server and timeout errors of a
+//! whole call (after the SDK's own retries). Anything else stops the put.
+
+use anyhow::{Context as _, Result};
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata as _, SdkError};
+use aws_sdk_kinesis::operation::put_records::PutRecordsError;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
+
+use super::error_text;
+use crate::producer::{
+    CallError, Entry, EntryResult, INTERNAL_FAILURE, PutRecords, ShardMap, ShardRange, THROTTLED,
+};
+
+/// Per-entry error codes worth sending again.
+const RETRYABLE_CODES: [&str; 3] = [THROTTLED, INTERNAL_FAILURE, "KMSThrottlingException"];
+
+/// Puts records into one stream.
+#[derive(Debug, Clone)]
+pub struct StreamWriter {
+    client: Client,
+    stream: String,
+}
+
+impl StreamWriter {
+    /// A writer to stream `stream`.
+    pub fn new(client: Client, stream: impl Into<String>) -> StreamWriter {
+        StreamWriter {
+            client,
+            stream: stream.into(),
+        }
+    }
+}
+
+impl PutRecords for StreamWriter {
+    async fn put_records(&self, entries: &[Entry]) -> Result<Vec<EntryResult>, CallError> {
+        let records = entries
+            .iter()
+            .map(|e| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(&e.partition_key)
+                    .data(Blob::new(e.data.clone()))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CallError {
+                code: "InvalidRecord".into(),
+                message: e.to_string(),
+                retryable: false,
+            })?;
+        match self
+            .client
+            .put_records()
+            .stream_name(&self.stream)
+            .set_records(Some(records))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.records().iter().map(entry_result).collect()),
+            Err(e) => Err(call_error(&e)),
+        }
+    }
+}
+
+fn entry_result(r: &PutRecordsResultEntry) -> EntryResult {
+    match (r.error_code(), r.shard_id(), r.sequence_number()) {
+        (None, Some(shard_id), Some(sequence_number)) => EntryResult::Ok {
+            shard_id: shard_id.to_string(),
+            sequence_number: sequence_number.to_string(),
+        },
+        (code, _, _) => {
+            let code = code.unwrap_or("MissingSequenceNumber");
+            EntryResult::Failed {
+                code: code.to_string(),
+                message: r.error_message().unwrap_or_default().to_string(),
+                retryable: RETRYABLE_CODES.contains(&code) || code == "MissingSequenceNumber",
+            }
+        }
+    }
+}
+
+fn call_error<R: std::fmt::Debug>(e: &SdkError<PutRecordsError, R>) -> CallError {
+    let (code, retryable) = match e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let retryable = err.is_provisioned_throughput_exceeded_exception()
+                || err.is_kms_throttling_exception()
+                || err.is_internal_failure_exception();
+            (err.code().unwrap_or("ServiceError").to_string(), retryable)
+        }
+        SdkError::TimeoutError(_) => ("TimeoutError".to_string(), true),
+        SdkError::ResponseError(_) => ("ResponseError".to_string(), true),
+        // The SDK already retried a failed connection: the endpoint is wrong or down.
+        SdkError::DispatchFailure(_) => ("DispatchFailure".to_string(), false),
+        _ => ("ConstructionFailure".to_string(), false),
+    };
+    CallError {
+        code,
+        message: error_text(e),
+        retryable,
+    }
+}
+
+/// The stream's open shards and their hash key ranges, or `None` when the stream does not
+/// exist.
+pub async fn open_shards(client: &Client, stream: &str) -> Result<Option<ShardMap>> {
+    let mut shards = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        // ListShards refuses the stream name together with a continuation token.
+        let req = match &token {
+            Some(t) => client.list_shards().next_token(t),
+            None => client.list_shards().stream_name(stream),
+        };
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to list the shards of stream `{stream}`"));
+            }
+        };
+        for s in out.shards() {
+            let open = s
+                .sequence_number_range()
+                .is_none_or(|r| r.ending_sequence_number().is_none());
+            let Some(range) = s.hash_key_range().filter(|_| open) else {
+                continue;
+            };
+            let parse = |v: &str| {
+                v.parse::<u128>().with_context(|| {
+                    format!("shard `{}` has an invalid hash key `{v}`", s.shard_id())
+                })
+            };
+            shards.push(ShardRange {
+                shard_id: s.shard_id().to_string(),
+                start: parse(range.starting_hash_key())?,
+                end: parse(range.ending_hash_key())?,
+            });
+        }
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(Some(ShardMap::new(shards)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_results_map_error_codes() {
+        let ok = PutRecordsResultEntry::builder()
+            .shard_id("shardId-000000000001")
+            .sequence_number("4959")
+            .build();
+        assert_eq!(
+            entry_result(&ok),
+            EntryResult::Ok {
+                shard_id: "shardId-000000000001".into(),
+                sequence_number: "4959".into()
+            }
+        );
+        for (code, retryable) in [
+            (THROTTLED, true),
+            (INTERNAL_FAILURE, true),
+            ("KMSThrottlingException", true),
+            ("KMSAccessDeniedException", false),
+        ] {
+            let failed = PutRecordsResultEntry::builder()
+                .error_code(code)
+                .error_message("Rate exceeded")
+                .build();
+            assert_eq!(
+                entry_result(&failed),
+                EntryResult::Failed {
+                    code: code.into(),
+                    message: "Rate exceeded".into(),
+                    retryable
+                },
+                "{code}"
+            );
+        }
+    }
+}

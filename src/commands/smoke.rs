@@ -1,0 +1,360 @@
+//! `kstream smoke`: an end-to-end check of a deployment, what CI runs after `apply`.
+//!
+//! Puts N records with unique markers (partition key `smoke-<run id>-<i>`), then polls the
+//! bucket, with a deadline, until each record is an object with exactly the record's bytes.
+//! The object of a record is found by its key: `<key_prefix><encoded partition key>-` then
+//! the arrival time, then `-<sequence number>.txt` (the consumer's key rule). Prints the
+//! put→object latency (p50/p95/max, measured from the put's acknowledgement to the poll that
+//! saw the object, so within one poll interval) and fails naming every record that is
+//! missing or different.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{connect, print_json_or, put};
+use crate::aws::objects;
+use crate::aws::records::StreamWriter;
+use crate::cli::{Cli, SmokeArgs};
+use crate::producer::{Entry, Event, PutOptions, put_all};
+use crate::ui::Progress;
+
+/// First pause between listings; it grows to [`MAX_POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(200);
+/// Largest pause between listings.
+const MAX_POLL: Duration = Duration::from_secs(1);
+/// Most record names listed in an error.
+const MAX_NAMED: usize = 20;
+
+/// Percent-encode a partition key as the consumer does in object keys: bytes outside
+/// `[A-Za-z0-9_.-]`, and a leading `.`, become `%XX`. (Keys encoding to more than 512 bytes
+/// are shortened by the consumer; smoke keys are far shorter.)
+pub fn encode_partition_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for (i, byte) in key.bytes().enumerate() {
+        let keep =
+            byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || (byte == b'.' && i > 0);
+        if keep {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// Whether `object_key` is the object of the record with `partition_key` and
+/// `sequence_number`: `<prefix><encoded key>-<YYYY-MM-DD-HHMMSS>-<sequence number>.txt`.
+pub fn is_object_of(
+    object_key: &str,
+    prefix: &str,
+    partition_key: &str,
+    sequence_number: &str,
+) -> bool {
+    let head = format!("{prefix}{}-", encode_partition_key(partition_key));
+    let tail = format!("-{sequence_number}.txt");
+    let Some(middle) = object_key
+        .strip_prefix(&head)
+        .and_then(|rest| rest.strip_suffix(&tail))
+    else {
+        return false;
+    };
+    // YYYY-MM-DD-HHMMSS
+    middle.len() == 17
+        && middle.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 4 | 7 | 10) {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+}
+
+/// Latency percentiles (nearest rank).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    /// Median, in seconds.
+    pub p50: f64,
+    /// 95th percentile, in seconds.
+    pub p95: f64,
+    /// Largest, in seconds.
+    pub max: f64,
+}
+
+/// Percentiles of `samples`, or `None` when there are none.
+pub fn latency(samples: &[Duration]) -> Option<Latency> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let rank = |q: f64| {
+        sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64()
+    };
+    (!sorted.is_empty()).then(|| Latency {
+        p50: rank(0.50),
+        p95: rank(0.95),
+        max: rank(1.0),
+    })
+}
+
+/// The smoke records of run `run_id`: unique keys, data with the marker and non-ASCII bytes.
+pub fn smoke_records(run_id: &str, count: u32) -> Vec<Entry> {
+    (0..count)
+        .map(|i| {
+            let key = format!("smoke-{run_id}-{i}");
+            let data = format!(
+                "kstream smoke {run_id} record {i} of {count} ✓ {:016x}\n",
+                rand::random::<u64>()
+            );
+            Entry::new(key, data)
+        })
+        .collect()
+}
+
+/// One smoke record's fate.
+#[derive(Debug, Clone, Default)]
+struct Tracked {
+    sequence_number: Option<String>,
+    acked_at: Option<Instant>,
+    object: Option<String>,
+    latency: Option<Duration>,
+    different: bool,
+}
+
+/// Run `kstream smoke`.
+pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
+    let (config, clients) = connect(cli).await?;
+    let stream = config.stream.name.clone();
+    let bucket = config.bucket.name.clone();
+    let prefix = config.consumer.key_prefix.clone();
+    let progress = Progress::stderr();
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let records = smoke_records(&run_id, args.count);
+    let mut tracked = vec![Tracked::default(); records.len()];
+
+    eprintln!(
+        "kstream: smoke run `{run_id}`: putting {} records into stream `{stream}`",
+        records.len()
+    );
+    let opts = PutOptions {
+        shards: put::shard_map(&clients.kinesis, &stream, &progress).await?,
+        ..PutOptions::default()
+    };
+    let writer = StreamWriter::new(clients.kinesis.clone(), &stream);
+    let summary = put_all(&writer, records.clone(), &opts, &mut |e| {
+        if let Event::Acked {
+            index,
+            sequence_number,
+            ..
+        } = e
+        {
+            let t = &mut tracked[index as usize];
+            t.sequence_number = Some(sequence_number.to_string());
+            t.acked_at = Some(Instant::now());
+        }
+    })
+    .await;
+    put::check(&summary, &stream, opts.max_attempts)?;
+
+    let what = format!(
+        "{} objects in bucket `{bucket}` (up to {})",
+        records.len(),
+        humantime::format_duration(args.timeout)
+    );
+    progress.waiting(&what);
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    let list_prefix = format!(
+        "{prefix}{}",
+        encode_partition_key(&format!("smoke-{run_id}-"))
+    );
+    let mut pause = FIRST_POLL;
+    loop {
+        let (listed, _) = objects::list(&clients.s3, &bucket, &list_prefix, None).await?;
+        let seen_at = Instant::now();
+        for object in listed {
+            // `smoke-<run>-<i>-…`: the record number follows the listing prefix.
+            let Some(i) = object.key[list_prefix.len()..]
+                .split('-')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|i| *i < records.len())
+            else {
+                continue;
+            };
+            let t = &mut tracked[i];
+            let Some(seq) = &t.sequence_number else {
+                continue;
+            };
+            if t.object.is_some()
+                || !is_object_of(&object.key, &prefix, &records[i].partition_key, seq)
+            {
+                continue;
+            }
+            let body = objects::get(&clients.s3, &bucket, &object.key).await?;
+            t.different = body.as_deref() != Some(records[i].data.as_slice());
+            t.latency = t.acked_at.map(|at| seen_at - at);
+            t.object = Some(object.key);
+        }
+        let arrived = tracked.iter().filter(|t| t.object.is_some()).count();
+        let now = Instant::now();
+        if arrived == records.len() || now >= deadline {
+            break;
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 3 / 2).min(MAX_POLL);
+    }
+    progress.done(&what, started.elapsed());
+
+    let name = |i: usize| records[i].partition_key.clone();
+    let missing: Vec<String> = (0..records.len())
+        .filter(|&i| tracked[i].object.is_none())
+        .map(name)
+        .collect();
+    let different: Vec<String> = (0..records.len())
+        .filter(|&i| tracked[i].different)
+        .map(name)
+        .collect();
+    let samples: Vec<Duration> = tracked
+        .iter()
+        .filter(|t| !t.different)
+        .filter_map(|t| t.latency)
+        .collect();
+    let stats = latency(&samples);
+    let arrived = records.len() - missing.len() - different.len();
+    let value = json!({
+        "run_id": run_id,
+        "stream": stream,
+        "bucket": bucket,
+        "records": records.len(),
+        "arrived": arrived,
+        "missing": missing,
+        "different": different,
+        "latency_s": stats,
+        "objects": tracked.iter().map(|t| t.object.clone()).collect::<Vec<_>>(),
+    });
+    print_json_or(cli, &value, || {
+        let mut text = format!(
+            "smoke `{run_id}`: {arrived} of {} records arrived as identical objects\n",
+            records.len()
+        );
+        if let Some(l) = stats {
+            let _ = writeln!(
+                text,
+                "put→object latency: p50 {:.2} s, p95 {:.2} s, max {:.2} s",
+                l.p50, l.p95, l.max
+            );
+        }
+        text
+    })?;
+
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} of {} records did not arrive within {}: {}",
+            missing.len(),
+            records.len(),
+            humantime::format_duration(args.timeout),
+            names(&missing)
+        ));
+    }
+    if !different.is_empty() {
+        problems.push(format!(
+            "{} object{} differ from the record put: {}",
+            different.len(),
+            if different.len() == 1 { "" } else { "s" },
+            names(&different)
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "smoke run `{run_id}` failed: {}\n  hint: see the consumer's logs with `kstream logs --since 10m`",
+            problems.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn names(keys: &[String]) -> String {
+    let mut text = keys
+        .iter()
+        .take(MAX_NAMED)
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > MAX_NAMED {
+        let _ = write!(text, " and {} more", keys.len() - MAX_NAMED);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_matches_the_consumer_key_rule() {
+        for (key, want) in [
+            ("smoke-0a1b2c3d-7", "smoke-0a1b2c3d-7"),
+            ("a/b", "a%2Fb"),
+            ("..", "%2E."),
+            ("a b", "a%20b"),
+            ("100%", "100%25"),
+            ("~", "%7E"),
+            ("é", "%C3%A9"),
+            ("🦀", "%F0%9F%A6%80"),
+        ] {
+            assert_eq!(encode_partition_key(key), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn objects_are_matched_by_key_and_sequence_number() {
+        let seq = "49590338271490256608559692538361571095921575989136588898";
+        let key = format!("events/smoke-ab-1-2024-03-09-070504-{seq}.txt");
+        assert!(is_object_of(&key, "events/", "smoke-ab-1", seq));
+        assert!(!is_object_of(&key, "events/", "smoke-ab-1", "1"));
+        assert!(!is_object_of(&key, "", "smoke-ab-1", seq));
+        // `smoke-ab-1` must not match the object of `smoke-ab-10`.
+        let ten = format!("events/smoke-ab-10-2024-03-09-070504-{seq}.txt");
+        assert!(!is_object_of(&ten, "events/", "smoke-ab-1", seq));
+        assert!(is_object_of(&ten, "events/", "smoke-ab-10", seq));
+        assert!(!is_object_of(
+            &format!("events/smoke-ab-1-2024-03-09-07050x-{seq}.txt"),
+            "events/",
+            "smoke-ab-1",
+            seq
+        ));
+    }
+
+    #[test]
+    fn latency_percentiles_by_nearest_rank() {
+        let samples: Vec<Duration> = (1..=20).map(|i| Duration::from_millis(i * 100)).collect();
+        let l = latency(&samples).unwrap();
+        assert_eq!((l.p50, l.p95, l.max), (1.0, 1.9, 2.0));
+        let one = latency(&[Duration::from_millis(1500)]).unwrap();
+        assert_eq!((one.p50, one.p95, one.max), (1.5, 1.5, 1.5));
+        assert!(latency(&[]).is_none());
+    }
+
+    #[test]
+    fn smoke_records_are_unique_and_marked() {
+        let records = smoke_records("0a1b2c3d", 3);
+        assert_eq!(records[2].partition_key, "smoke-0a1b2c3d-2");
+        assert!(
+            String::from_utf8(records[2].data.clone())
+                .unwrap()
+                .starts_with("kstream smoke 0a1b2c3d record 2 of 3 ✓ ")
+        );
+        assert_ne!(records[0].data, records[1].data);
+    }
+
+    #[test]
+    fn error_names_are_bounded() {
+        let keys: Vec<String> = (0..25).map(|i| format!("k{i}")).collect();
+        let text = names(&keys);
+        assert!(text.starts_with("`k0`, `k1`"));
+        assert!(text.ends_with("`k19` and 5 more"));
+    }
+}

@@ -1,0 +1,492 @@
+//! `kstream status`: the deployment as it is, read-only. Stream (status, mode, open shards
+//! with their hash key ranges, retention), function (state, architecture, code SHA-256 and
+//! size, last modified), event source mapping (state, batch size, starting position), bucket
+//! (object count, bounded). A table on a terminal, JSON otherwise or with `--json`.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal as _;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::connect;
+use crate::aws::{objects, records};
+use crate::cli::Cli;
+use crate::config::{Architecture, StartingPosition};
+use crate::model::{Desired, Observed, Owner};
+use crate::producer::ShardMap;
+
+/// Count objects up to this many; more shows as `10000+`.
+pub const MAX_COUNTED_OBJECTS: usize = 10_000;
+
+/// The deployment as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// Deployment name.
+    pub deployment: String,
+    /// Region.
+    pub region: String,
+    /// The stream, `null` when missing.
+    pub stream: Option<StreamStatus>,
+    /// The consumer function, `null` when missing.
+    pub function: Option<FunctionStatus>,
+    /// Event source mappings from the function to the stream.
+    pub mappings: Vec<MappingStatus>,
+    /// The bucket, `null` when missing.
+    pub bucket: Option<BucketStatus>,
+}
+
+/// The stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamStatus {
+    /// Name.
+    pub name: String,
+    /// `ACTIVE`, `UPDATING`, …
+    pub status: String,
+    /// `PROVISIONED` or `ON_DEMAND`.
+    pub mode: String,
+    /// Retention in hours.
+    pub retention_hours: u32,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Open shards, by ascending hash key.
+    pub open_shards: Vec<ShardStatus>,
+}
+
+/// One open shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShardStatus {
+    /// Shard id.
+    pub shard_id: String,
+    /// Lowest hash key (decimal; 128-bit).
+    pub starting_hash_key: String,
+    /// Highest hash key (decimal; 128-bit).
+    pub ending_hash_key: String,
+}
+
+/// The consumer function.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionStatus {
+    /// Name.
+    pub name: String,
+    /// `Active`, `Pending`, `Failed`, …
+    pub state: String,
+    /// `Successful`, `InProgress`, `Failed`.
+    pub last_update_status: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: Option<String>,
+    /// Runtime.
+    pub runtime: String,
+    /// Memory in MB.
+    pub memory_mb: u32,
+    /// Timeout in seconds.
+    pub timeout_s: u32,
+    /// Base64 SHA-256 of the deployed zip.
+    pub code_sha256: String,
+    /// Size of the deployed zip in bytes.
+    pub code_size: i64,
+    /// Last change.
+    pub last_modified: String,
+    /// Ownership tag.
+    pub owner: Owner,
+}
+
+/// An event source mapping.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MappingStatus {
+    /// Mapping id.
+    pub uuid: String,
+    /// `Enabled`, `Creating`, …
+    pub state: String,
+    /// Records per batch.
+    pub batch_size: u32,
+    /// Where it started reading.
+    pub starting_position: Option<String>,
+}
+
+/// The bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketStatus {
+    /// Name.
+    pub name: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Objects counted (at most [`MAX_COUNTED_OBJECTS`]).
+    pub objects: u64,
+    /// Whether there are more objects than counted.
+    pub more_objects: bool,
+}
+
+fn architecture(a: Architecture) -> &'static str {
+    match a {
+        Architecture::X86_64 => "x86_64",
+        Architecture::Arm64 => "arm64",
+    }
+}
+
+fn starting_position(p: StartingPosition) -> &'static str {
+    match p {
+        StartingPosition::TrimHorizon => "TRIM_HORIZON",
+        StartingPosition::Latest => "LATEST",
+    }
+}
+
+impl Status {
+    /// Assemble the status from what was observed.
+    pub fn new(
+        desired: &Desired,
+        observed: &Observed,
+        shards: Option<&ShardMap>,
+        objects: Option<(u64, bool)>,
+    ) -> Status {
+        Status {
+            deployment: desired.deployment.clone(),
+            region: desired.region.clone(),
+            stream: observed.stream.as_ref().map(|s| StreamStatus {
+                name: desired.stream.name.clone(),
+                status: s.status.clone(),
+                mode: s.mode.clone(),
+                retention_hours: s.retention_hours,
+                owner: s.owner.clone(),
+                open_shards: shards
+                    .map(|m| {
+                        m.shards()
+                            .iter()
+                            .map(|r| ShardStatus {
+                                shard_id: r.shard_id.clone(),
+                                starting_hash_key: r.start.to_string(),
+                                ending_hash_key: r.end.to_string(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            function: observed.function.as_ref().map(|f| FunctionStatus {
+                name: desired.consumer.function_name.clone(),
+                state: f.state.clone(),
+                last_update_status: f.last_update_status.clone(),
+                architecture: f.architecture.map(|a| architecture(a).to_string()),
+                runtime: f.runtime.clone(),
+                memory_mb: f.memory_mb,
+                timeout_s: f.timeout_s,
+                code_sha256: f.code_sha256.clone(),
+                code_size: f.code_size,
+                last_modified: f.last_modified.clone(),
+                owner: f.owner.clone(),
+            }),
+            mappings: observed
+                .mappings
+                .iter()
+                .map(|m| MappingStatus {
+                    uuid: m.uuid.clone(),
+                    state: m.state.clone(),
+                    batch_size: m.settings.batch_size,
+                    starting_position: m
+                        .starting_position
+                        .map(|p| starting_position(p).to_string()),
+                })
+                .collect(),
+            bucket: observed.bucket.as_ref().map(|b| BucketStatus {
+                name: desired.bucket.clone(),
+                owner: b.owner.clone(),
+                objects: objects.map_or(0, |o| o.0),
+                more_objects: objects.is_some_and(|o| o.1),
+            }),
+        }
+    }
+
+    /// The table shown on a terminal.
+    pub fn render(&self, desired: &Desired) -> String {
+        let mut rows: Vec<[String; 4]> = Vec::new();
+        let missing = |kind: &str, name: &str| {
+            [
+                kind.to_string(),
+                name.to_string(),
+                "missing".into(),
+                String::new(),
+            ]
+        };
+        match &self.stream {
+            Some(s) => {
+                rows.push([
+                    "stream".into(),
+                    s.name.clone(),
+                    s.status.clone(),
+                    format!(
+                        "{}, {} open shard{}, retention {} h{}",
+                        s.mode,
+                        s.open_shards.len(),
+                        if s.open_shards.len() == 1 { "" } else { "s" },
+                        s.retention_hours,
+                        owner_note(&s.owner)
+                    ),
+                ]);
+                for shard in &s.open_shards {
+                    rows.push([
+                        "  shard".into(),
+                        shard.shard_id.clone(),
+                        "open".into(),
+                        format!(
+                            "hash keys {} to {}",
+                            shard.starting_hash_key, shard.ending_hash_key
+                        ),
+                    ]);
+                }
+            }
+            None => rows.push(missing("stream", &desired.stream.name)),
+        }
+        match &self.function {
+            Some(f) => rows.push([
+                "function".into(),
+                f.name.clone(),
+                f.state.clone(),
+                format!(
+                    "{}, {}, {} MB, {} s; code {} ({} bytes), modified {}{}{}",
+                    f.architecture.as_deref().unwrap_or("unknown architecture"),
+                    f.runtime,
+                    f.memory_mb,
+                    f.timeout_s,
+                    f.code_sha256,
+                    f.code_size,
+                    f.last_modified,
+                    if f.last_update_status.is_empty() || f.last_update_status == "Successful" {
+                        String::new()
+                    } else {
+                        format!(", last update {}", f.last_update_status)
+                    },
+                    owner_note(&f.owner)
+                ),
+            ]),
+            None => rows.push(missing("function", &desired.consumer.function_name)),
+        }
+        if self.mappings.is_empty() {
+            rows.push(missing("mapping", "-"));
+        }
+        for m in &self.mappings {
+            rows.push([
+                "mapping".into(),
+                m.uuid.clone(),
+                m.state.clone(),
+                format!(
+                    "batch size {}, starting position {}",
+                    m.batch_size,
+                    m.starting_position.as_deref().unwrap_or("unknown")
+                ),
+            ]);
+        }
+        match &self.bucket {
+            Some(b) => rows.push([
+                "bucket".into(),
+                b.name.clone(),
+                "exists".into(),
+                format!(
+                    "{}{} object{}{}",
+                    b.objects,
+                    if b.more_objects { "+" } else { "" },
+                    if b.objects == 1 && !b.more_objects {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    owner_note(&b.owner)
+                ),
+            ]),
+            None => rows.push(missing("bucket", &desired.bucket)),
+        }
+        let header = ["RESOURCE", "NAME", "STATE", "DETAILS"].map(String::from);
+        let mut widths = [0; 3];
+        for row in std::iter::once(&header).chain(&rows) {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = format!("deployment `{}` in {}\n\n", self.deployment, self.region);
+        for row in std::iter::once(&header).chain(&rows) {
+            let line = format!(
+                "{:w0$}  {:w1$}  {:w2$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+        out
+    }
+}
+
+fn owner_note(owner: &Owner) -> String {
+    match owner {
+        Owner::This => String::new(),
+        Owner::Other(d) => format!(" (belongs to deployment `{d}`)"),
+        Owner::Untagged => " (not tagged by kstream)".into(),
+    }
+}
+
+/// Run `kstream status`.
+pub async fn run(cli: &Cli) -> Result<()> {
+    let (config, clients) = connect(cli).await?;
+    let desired = Desired::new(&config, clients.region.clone(), None);
+    let observed = clients.observe(&desired, false).await?;
+    let (shards, count) = tokio::try_join!(
+        async {
+            match &observed.stream {
+                Some(_) => records::open_shards(&clients.kinesis, &desired.stream.name).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match &observed.bucket {
+                Some(_) => objects::count(&clients.s3, &desired.bucket, MAX_COUNTED_OBJECTS)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        },
+    )?;
+    let status = Status::new(&desired, &observed, shards.as_ref(), count);
+    if cli.json || !std::io::stdout().is_terminal() {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &status)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
+    } else {
+        print!("{}", status.render(&desired));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedStream,
+    };
+
+    fn desired() -> Desired {
+        let config = crate::config::parse(
+            "name = \"demo\"\n[stream]\nname = \"demo-events\"\n[bucket]\nname = \"demo-bucket-1234\"\n",
+            std::path::Path::new("deploy.toml"),
+        )
+        .unwrap();
+        Desired::new(&config, "us-east-1".into(), None)
+    }
+
+    fn observed() -> Observed {
+        Observed {
+            stream: Some(ObservedStream {
+                arn: "arn:aws:kinesis:us-east-1:000000000000:stream/demo-events".into(),
+                status: "ACTIVE".into(),
+                mode: "PROVISIONED".into(),
+                open_shards: 2,
+                retention_hours: 24,
+                owner: Owner::This,
+            }),
+            bucket: Some(ObservedBucket {
+                owner: Owner::This,
+                tags: Default::default(),
+                public_access_blocked: true,
+                encrypted: true,
+                policy: None,
+            }),
+            role: None,
+            function: Some(ObservedFunction {
+                arn: "arn:aws:lambda:us-east-1:000000000000:function:demo-consumer".into(),
+                owner: Owner::Untagged,
+                code_sha256: "q2Vk=".into(),
+                code_size: 1234,
+                memory_mb: 128,
+                timeout_s: 30,
+                architecture: Some(Architecture::Arm64),
+                runtime: "provided.al2023".into(),
+                handler: "bootstrap".into(),
+                role_arn: String::new(),
+                env: Default::default(),
+                state: "Active".into(),
+                last_update_status: "Successful".into(),
+                last_modified: "2024-03-09T07:05:04.000+0000".into(),
+            }),
+            mappings: vec![ObservedMapping {
+                uuid: "1a2b".into(),
+                state: "Enabled".into(),
+                settings: MappingSettings {
+                    batch_size: 100,
+                    maximum_retry_attempts: 10,
+                    bisect_batch_on_function_error: true,
+                    report_batch_item_failures: true,
+                    enabled: true,
+                },
+                starting_position: Some(StartingPosition::TrimHorizon),
+            }],
+            bucket_has_objects: None,
+        }
+    }
+
+    #[test]
+    fn table_shows_every_resource() {
+        let d = desired();
+        let status = Status::new(
+            &d,
+            &observed(),
+            Some(&ShardMap::uniform(2)),
+            Some((10_000, true)),
+        );
+        let text = status.render(&d);
+        let expected = "\
+deployment `demo` in us-east-1
+
+RESOURCE  NAME                  STATE    DETAILS
+stream    demo-events           ACTIVE   PROVISIONED, 2 open shards, retention 24 h
+  shard   shardId-000000000000  open     hash keys 0 to 170141183460469231731687303715884105727
+  shard   shardId-000000000001  open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
+function  demo-consumer         Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1234 bytes), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
+mapping   1a2b                  Enabled  batch size 100, starting position TRIM_HORIZON
+bucket    demo-bucket-1234      exists   10000+ objects
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn missing_resources_are_shown_and_null_in_json() {
+        let d = desired();
+        let status = Status::new(&d, &Observed::default(), None, None);
+        let text = status.render(&d);
+        let expected = "\
+deployment `demo` in us-east-1
+
+RESOURCE  NAME              STATE    DETAILS
+stream    demo-events       missing
+function  demo-consumer     missing
+mapping   -                 missing
+bucket    demo-bucket-1234  missing
+";
+        assert_eq!(text, expected);
+        let json = serde_json::to_value(&status).unwrap();
+        assert!(json["stream"].is_null() && json["function"].is_null());
+        assert_eq!(json["mappings"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn json_carries_hash_keys_as_strings() {
+        let d = desired();
+        let status = Status::new(
+            &d,
+            &observed(),
+            Some(&ShardMap::uniform(2)),
+            Some((3, false)),
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["stream"]["open_shards"][1]["ending_hash_key"],
+            u128::MAX.to_string()
+        );
+        assert_eq!(json["function"]["architecture"], "arm64");
+        assert_eq!(json["mappings"][0]["starting_position"], "TRIM_HORIZON");
+        assert_eq!(json["bucket"]["objects"], 3);
+        assert_eq!(json["bucket"]["more_objects"], false);
+    }
+}

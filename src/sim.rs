@@ -1,0 +1,289 @@
+//! A Kinesis PutRecords simulator for the producer benchmark (`benches/put.rs`): no network,
+//! but Kinesis's routing and write limits.
+//!
+//! - Each record goes to the shard whose hash key range holds the MD5 of its partition key.
+//! - Each shard accepts at most 1,000 records and 1 MiB (data plus partition keys) in any
+//!   sliding one-second window; the excess entries fail with
+//!   `ProvisionedThroughputExceededException` while the rest of the call succeeds, as AWS does.
+//! - A call takes a small random latency; records count against the window when they arrive,
+//!   halfway through it.
+//! - A call that breaks the API limits (more than 500 records or 5 MiB, an invalid record)
+//!   fails whole with `InvalidArgumentException`, so a benchmark also checks the batching.
+//!
+//! It also keeps the books a benchmark needs: records received, accepted, throttled, and
+//! distinct records accepted (a record accepted twice would be a duplicate).
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use md5::{Digest as _, Md5};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use tokio::time::Instant;
+
+use crate::producer::{
+    CallError, Entry, EntryResult, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, PutRecords, ShardLimits,
+    ShardMap, THROTTLED, validate,
+};
+
+/// Simulated stream settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Open shards, splitting the hash key space evenly.
+    pub shards: u32,
+    /// Per-shard write limits enforced over a sliding window.
+    pub limits: ShardLimits,
+    /// Shortest latency of a call.
+    pub latency: Duration,
+    /// Random extra latency of a call, up to this much.
+    pub jitter: Duration,
+    /// Seed of the latency jitter.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            shards: 2,
+            limits: ShardLimits::KINESIS,
+            latency: Duration::from_millis(15),
+            jitter: Duration::from_millis(10),
+            seed: 1,
+        }
+    }
+}
+
+/// What the simulator saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// PutRecords calls.
+    pub calls: u64,
+    /// Entries received, retries included.
+    pub received: u64,
+    /// Entries written.
+    pub accepted: u64,
+    /// Entries refused with `ProvisionedThroughputExceededException`.
+    pub throttled: u64,
+    /// Distinct records written (by partition key and data).
+    pub distinct: u64,
+    /// Entries written per shard.
+    pub per_shard: Vec<u64>,
+}
+
+/// A simulated PROVISIONED stream; see the module docs.
+#[derive(Debug)]
+pub struct Simulator {
+    map: ShardMap,
+    config: SimConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    windows: Vec<VecDeque<(Instant, u64)>>,
+    bytes: Vec<u64>,
+    rng: StdRng,
+    seen: HashSet<[u8; 16]>,
+    stats: SimStats,
+}
+
+impl Simulator {
+    /// A stream of `config.shards` shards.
+    pub fn new(config: SimConfig) -> Simulator {
+        let map = ShardMap::uniform(config.shards);
+        let n = map.len();
+        Simulator {
+            map,
+            state: Mutex::new(State {
+                windows: vec![VecDeque::new(); n],
+                bytes: vec![0; n],
+                rng: StdRng::seed_from_u64(config.seed),
+                seen: HashSet::new(),
+                stats: SimStats {
+                    per_shard: vec![0; n],
+                    ..SimStats::default()
+                },
+            }),
+            config,
+        }
+    }
+
+    /// The shards, as ListShards would report them.
+    pub fn shard_map(&self) -> &ShardMap {
+        &self.map
+    }
+
+    /// What happened so far.
+    pub fn stats(&self) -> SimStats {
+        self.state
+            .lock()
+            .map(|s| s.stats.clone())
+            .unwrap_or_default()
+    }
+
+    fn latency(&self) -> Duration {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.config.latency + self.config.jitter.mul_f64(state.rng.random::<f64>())
+    }
+
+    /// Route and admit (or throttle) every entry of one call, at `now`.
+    fn admit(&self, entries: &[Entry], now: Instant) -> Vec<EntryResult> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        let limits = self.config.limits;
+        state.stats.calls += 1;
+        state.stats.received += entries.len() as u64;
+        entries
+            .iter()
+            .map(|e| {
+                let shard = self.map.shard_of(&e.partition_key).unwrap_or(0);
+                let (window, bytes) = (&mut state.windows[shard], &mut state.bytes[shard]);
+                while let Some(&(at, b)) = window.front() {
+                    if now.duration_since(at) < limits.window {
+                        break;
+                    }
+                    window.pop_front();
+                    *bytes -= b;
+                }
+                let size = e.size() as u64;
+                if window.len() as u64 >= limits.records || *bytes + size > limits.bytes {
+                    state.stats.throttled += 1;
+                    return EntryResult::Failed {
+                        code: THROTTLED.into(),
+                        message: format!(
+                            "Rate exceeded for shard {} in stream sim under account 000000000000.",
+                            self.map.shards()[shard].shard_id
+                        ),
+                        retryable: true,
+                    };
+                }
+                window.push_back((now, size));
+                *bytes += size;
+                state.stats.accepted += 1;
+                state.stats.per_shard[shard] += 1;
+                let mut digest = Md5::new();
+                digest.update(e.partition_key.as_bytes());
+                digest.update([0]);
+                digest.update(&e.data);
+                if state.seen.insert(digest.finalize().into()) {
+                    state.stats.distinct += 1;
+                }
+                EntryResult::Ok {
+                    shard_id: self.map.shards()[shard].shard_id.clone(),
+                    sequence_number: format!("{:02}{:054}", shard, state.stats.per_shard[shard]),
+                }
+            })
+            .collect()
+    }
+}
+
+fn invalid(message: String) -> CallError {
+    CallError {
+        code: "InvalidArgumentException".into(),
+        message,
+        retryable: false,
+    }
+}
+
+impl PutRecords for Simulator {
+    async fn put_records(&self, entries: &[Entry]) -> Result<Vec<EntryResult>, CallError> {
+        if entries.is_empty() || entries.len() > MAX_BATCH_RECORDS {
+            return Err(invalid(format!("{} records in one call", entries.len())));
+        }
+        let bytes: usize = entries.iter().map(Entry::size).sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(invalid(format!("{bytes} bytes in one call")));
+        }
+        if let Some(e) = entries.iter().find_map(|e| validate(e).err()) {
+            return Err(invalid(e.to_string()));
+        }
+        let latency = self.latency();
+        tokio::time::sleep(latency / 2).await;
+        let results = self.admit(entries, Instant::now());
+        tokio::time::sleep(latency - latency / 2).await;
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim(records: u64, bytes: u64) -> Simulator {
+        Simulator::new(SimConfig {
+            shards: 2,
+            limits: ShardLimits {
+                records,
+                bytes,
+                window: Duration::from_millis(100),
+            },
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            seed: 1,
+        })
+    }
+
+    fn ok(results: &[EntryResult]) -> usize {
+        results
+            .iter()
+            .filter(|r| matches!(r, EntryResult::Ok { .. }))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn throttles_the_excess_entries_of_a_shard_only() {
+        let sim = sim(3, 1 << 20);
+        // "a" hashes to shard 0, "b" to shard 1.
+        let mut entries: Vec<Entry> = (0..5).map(|i| Entry::new("a", format!("{i}"))).collect();
+        entries.push(Entry::new("b", "x"));
+        let results = sim.put_records(&entries).await.unwrap();
+        assert_eq!(ok(&results[..5]), 3);
+        assert!(
+            matches!(&results[3], EntryResult::Failed { code, retryable: true, .. } if code == THROTTLED)
+        );
+        assert!(
+            matches!(&results[5], EntryResult::Ok { shard_id, .. } if shard_id == "shardId-000000000001")
+        );
+        let stats = sim.stats();
+        assert_eq!(
+            (stats.accepted, stats.throttled, stats.per_shard.clone()),
+            (4, 2, vec![3, 1])
+        );
+    }
+
+    #[tokio::test]
+    async fn the_window_slides() {
+        let sim = sim(2, 1 << 20);
+        let entries = vec![
+            Entry::new("a", "1"),
+            Entry::new("a", "2"),
+            Entry::new("a", "3"),
+        ];
+        assert_eq!(ok(&sim.put_records(&entries).await.unwrap()), 2);
+        assert_eq!(ok(&sim.put_records(&entries[2..]).await.unwrap()), 0);
+        tokio::time::sleep(Duration::from_millis(110)).await;
+        assert_eq!(ok(&sim.put_records(&entries[2..]).await.unwrap()), 1);
+        assert_eq!(sim.stats().distinct, 3);
+    }
+
+    #[tokio::test]
+    async fn byte_limit_counts_partition_keys() {
+        let sim = sim(1000, 10);
+        let entries = vec![Entry::new("a", "12345678"), Entry::new("a", "1")];
+        let results = sim.put_records(&entries).await.unwrap();
+        // 8 + 1 bytes fit; another 1 + 1 would make 11.
+        assert_eq!(ok(&results), 1);
+    }
+
+    #[tokio::test]
+    async fn calls_over_the_api_limits_fail_whole() {
+        let sim = sim(1000, 1 << 20);
+        let many: Vec<Entry> = (0..501).map(|i| Entry::new("a", format!("{i}"))).collect();
+        let err = sim.put_records(&many).await.unwrap_err();
+        assert_eq!(err.code, "InvalidArgumentException");
+        assert!(!err.retryable);
+        let bad = [Entry::new("", "x")];
+        assert!(sim.put_records(&bad).await.is_err());
+    }
+}
