@@ -3,5 +3,6 @@
 
 mod cli;
 mod deploy;
+mod ops;
 mod pipeline;
 mod support;

@@ -1,0 +1,137 @@
+//! The operational commands against LocalStack with the real consumer: `put` (one, lines,
+//! load), `objects`, `status`, `smoke`.
+
+use std::io::Write as _;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{Deployment, eventually, stderr, stdout};
+
+fn object_keys(d: &Deployment) -> Vec<String> {
+    let v = d.json(&["objects"]);
+    v["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().expect("key").to_string())
+        .collect()
+}
+
+#[test]
+fn put_objects_status_and_smoke() {
+    let d = Deployment::new("ops");
+    d.ok(&["apply"]);
+
+    // One record: shard and sequence number are printed.
+    let one = d.ok(&["put", "--partition-key", "single", "--data", "hello"]);
+    let text = stdout(&one);
+    assert!(text.contains("shardId-"), "{text}");
+
+    // Lines from stdin, the key taken from a JSON field.
+    let config = d.config();
+    let mut child = crate::support::command(
+        d.dir.path(),
+        &[
+            "--config",
+            config.to_str().expect("path"),
+            "--json",
+            "put",
+            "--lines",
+            "--key-field",
+            "user",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn put --lines");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"{\"user\":\"ann\",\"n\":1}\n{\"user\":\"bob\",\"n\":2}\n{\"user\":\"ann\",\"n\":3}\n",
+        )
+        .expect("write lines");
+    let lines = child.wait_with_output().expect("put --lines");
+    assert!(lines.status.success(), "{}", stderr(&lines));
+    let summary: serde_json::Value = serde_json::from_slice(&lines.stdout).expect("summary json");
+    assert_eq!(
+        (
+            summary["records"].as_u64(),
+            summary["acknowledged"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{summary:#}"
+    );
+
+    // A bad line is reported with its number before anything is sent.
+    let bad = std::fs::write(d.dir.path().join("bad.txt"), "ok\n\n");
+    bad.expect("write bad lines");
+    let out = d.kstream(&[
+        "put",
+        "--lines",
+        d.dir.path().join("bad.txt").to_str().expect("path"),
+        "--partition-key",
+        "",
+    ]);
+    assert!(!out.status.success());
+
+    // Load: batched PutRecords, every record acknowledged.
+    let load = d.json(&[
+        "put",
+        "--count",
+        "600",
+        "--size",
+        "64",
+        "--partition-keys",
+        "8",
+    ]);
+    assert_eq!(
+        (load["acknowledged"].as_u64(), load["not_written"].as_u64()),
+        (Some(600), Some(0)),
+        "{load:#}"
+    );
+    assert_eq!(
+        load["per_shard"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+        Some(600)
+    );
+
+    // Every record becomes one object.
+    let keys = eventually("604 objects", Duration::from_secs(120), || {
+        let keys = object_keys(&d);
+        (keys.len() >= 604).then_some(keys)
+    });
+    assert_eq!(keys.len(), 604);
+    let single = keys
+        .iter()
+        .find(|k| k.starts_with("single-"))
+        .expect("the single record's object");
+    let cat = d.ok(&["objects", "--cat", single]);
+    assert_eq!(cat.stdout, b"hello");
+    assert_eq!(keys.iter().filter(|k| k.starts_with("ann-")).count(), 2);
+
+    // Status reads the deployment as it is.
+    let status = d.json(&["status"]);
+    let text = status.to_string();
+    for needle in [
+        d.stream(),
+        d.function(),
+        d.bucket(),
+        "ACTIVE".to_string(),
+        "Enabled".to_string(),
+    ] {
+        assert!(text.contains(&needle), "status lacks {needle}: {status:#}");
+    }
+
+    // Smoke: marked records arrive as identical objects.
+    let smoke = d.json(&["smoke", "--count", "10", "--timeout", "90s"]);
+    assert_eq!(
+        (smoke["records"].as_u64(), smoke["arrived"].as_u64()),
+        (Some(10), Some(10)),
+        "{smoke:#}"
+    );
+}
