@@ -727,11 +727,24 @@ impl Plan {
             let _ = writeln!(
                 out,
                 "cost: {} provisioned shard-hours per month (Kinesis bills every shard-hour; it is not in the free tier)",
-                self.shard_hours_per_month
+                thousands(self.shard_hours_per_month)
             );
         }
         out
     }
+}
+
+/// `1460` → `1,460`.
+fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn plural(n: u32) -> &'static str {
@@ -1012,6 +1025,14 @@ mod tests {
             plan.change(Resource::Bucket).unwrap().action,
             Action::Delete { .. }
         ));
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(730), "730");
+        assert_eq!(thousands(1460), "1,460");
+        assert_eq!(thousands(730_000), "730,000");
     }
 
     #[test]

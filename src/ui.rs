@@ -15,27 +15,51 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Progress reporting for long operations: one line per step, wait and note.
+/// Progress reporting for long operations: one line per step and note; waits are spinners
+/// on a terminal and plain "waiting for …" / "done waiting for …" lines otherwise (CI logs).
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     quiet: bool,
+    /// Spinners of the waits in progress, by what they wait for (terminal only).
+    spinners: Option<std::sync::Arc<Spinners>>,
+}
+
+#[derive(Debug, Default)]
+struct Spinners {
+    multi: indicatif::MultiProgress,
+    active: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
 }
 
 impl Progress {
     /// Progress that prints to stderr.
     pub fn stderr() -> Progress {
-        Progress { quiet: false }
+        Progress {
+            quiet: false,
+            spinners: stderr_is_terminal().then(|| std::sync::Arc::new(Spinners::default())),
+        }
     }
 
     /// Progress that prints nothing.
     pub fn quiet() -> Progress {
-        Progress { quiet: true }
+        Progress {
+            quiet: true,
+            spinners: None,
+        }
     }
 
     fn line(&self, text: &str) {
-        if !self.quiet {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{text}");
+        if self.quiet {
+            return;
+        }
+        match &self.spinners {
+            // Printed above the spinners, so lines and spinners do not overwrite each other.
+            Some(s) => {
+                let _ = s.multi.println(text);
+            }
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{text}");
+            }
         }
     }
 
@@ -46,11 +70,32 @@ impl Progress {
 
     /// A bounded wait started.
     pub fn waiting(&self, what: &str) {
-        self.line(&format!("  waiting for {what}"));
+        match &self.spinners {
+            Some(s) if !self.quiet => {
+                let bar = s.multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "  {spinner} waiting for {msg} ({elapsed})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar.set_message(what.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                if let Ok(mut active) = s.active.lock() {
+                    active.insert(what.to_string(), bar);
+                }
+            }
+            _ => self.line(&format!("  waiting for {what}")),
+        }
     }
 
     /// A wait finished.
     pub fn done(&self, what: &str, elapsed: Duration) {
+        if let Some(s) = &self.spinners
+            && let Some(bar) = s.active.lock().ok().and_then(|mut a| a.remove(what))
+        {
+            bar.finish_and_clear();
+        }
         self.line(&format!(
             "  done waiting for {what} ({:.1} s)",
             elapsed.as_secs_f64()
