@@ -172,9 +172,15 @@ async fn plan(cli: &Cli, opts: ApplyOptions, execute: bool) -> Result<()> {
         eprintln!("kstream: applying");
         reconcile::apply(&clients, &progress, &desired, &observed, &plan).await?;
     }
+    finish(cli, &clients, "apply", started, &plan)
+}
+
+/// The closing line on stderr (with the number of write calls) and, with `--json`, the plan,
+/// the write calls and every call's count on stdout.
+fn finish(cli: &Cli, clients: &Clients, verb: &str, started: Instant, plan: &Plan) -> Result<()> {
     let writes = clients.calls.writes();
     eprintln!(
-        "kstream: apply complete in {:.1} s: {} write call{}",
+        "kstream: {verb} complete in {:.1} s: {} write call{}",
         started.elapsed().as_secs_f64(),
         writes.len(),
         if writes.len() == 1 { "" } else { "s" }
@@ -209,19 +215,5 @@ async fn destroy(cli: &Cli, opts: DestroyOptions) -> Result<()> {
         eprintln!("kstream: destroying");
         reconcile::destroy(&clients, &progress, &desired, &plan, opts.force).await?;
     }
-    let writes = clients.calls.writes();
-    eprintln!(
-        "kstream: destroy complete in {:.1} s: {} write call{}",
-        started.elapsed().as_secs_f64(),
-        writes.len(),
-        if writes.len() == 1 { "" } else { "s" }
-    );
-    if cli.json {
-        print_json_or(
-            cli,
-            &json!({ "plan": plan, "write_calls": writes, "calls": clients.calls.counts() }),
-            String::new,
-        )?;
-    }
-    Ok(())
+    finish(cli, &clients, "destroy", started, &plan)
 }

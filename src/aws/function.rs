@@ -102,6 +102,14 @@ pub struct FunctionSpec<'a> {
     pub tags: BTreeMap<String, String>,
 }
 
+impl FunctionSpec<'_> {
+    fn environment(&self) -> Environment {
+        Environment::builder()
+            .set_variables(Some(self.env.clone().into_iter().collect()))
+            .build()
+    }
+}
+
 /// Lambda reports a role it cannot assume yet (IAM propagation) as InvalidParameterValue.
 fn role_not_ready(e: &aws_sdk_lambda::Error) -> bool {
     matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
@@ -136,11 +144,7 @@ pub async fn create(
                 .architectures(to_lambda(spec.architecture))
                 .memory_size(spec.memory_mb as i32)
                 .timeout(spec.timeout_s as i32)
-                .environment(
-                    Environment::builder()
-                        .set_variables(Some(spec.env.clone().into_iter().collect()))
-                        .build(),
-                )
+                .environment(spec.environment())
                 .code(
                     FunctionCode::builder()
                         .zip_file(Blob::new(zip.clone()))
@@ -222,11 +226,7 @@ pub async fn update_configuration(
                 .role(spec.role_arn)
                 .memory_size(spec.memory_mb as i32)
                 .timeout(spec.timeout_s as i32)
-                .environment(
-                    Environment::builder()
-                        .set_variables(Some(spec.env.clone().into_iter().collect()))
-                        .build(),
-                )
+                .environment(spec.environment())
                 .send()
                 .await
                 .map_err(aws_sdk_lambda::Error::from)

@@ -3,7 +3,9 @@
 
 use anyhow::{Context as _, Result};
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::{ScalingType, StreamMode, StreamModeDetails, StreamStatus};
+use aws_sdk_kinesis::types::{
+    ScalingType, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus,
+};
 
 use super::{Wait, poll};
 use crate::model::{ObservedStream, Owner};
@@ -45,18 +47,22 @@ pub async fn observe(
             .iter()
             .map(|t| (t.key(), t.value().unwrap_or(""))),
     );
-    let mode = s
-        .stream_mode_details()
-        .map(|d| d.stream_mode().as_str().to_string())
-        .unwrap_or_else(|| "PROVISIONED".to_string());
-    Ok(Some(ObservedStream {
+    Ok(Some(observed(&s, owner)))
+}
+
+fn observed(s: &StreamDescriptionSummary, owner: Owner) -> ObservedStream {
+    ObservedStream {
         arn: s.stream_arn().to_string(),
         status: s.stream_status().as_str().to_string(),
-        mode,
+        // Streams from before capacity modes report none: they are PROVISIONED.
+        mode: s
+            .stream_mode_details()
+            .map(|d| d.stream_mode().as_str().to_string())
+            .unwrap_or_else(|| "PROVISIONED".to_string()),
         open_shards: s.open_shard_count().max(0) as u32,
         retention_hours: s.retention_period_hours().max(0) as u32,
         owner,
-    }))
+    }
 }
 
 /// Create the stream with its ownership tag in the same call, then wait for `ACTIVE`.
@@ -128,19 +134,7 @@ pub async fn wait_active(
             let Some(s) = out.stream_description_summary else {
                 return Ok(None);
             };
-            Ok(
-                (s.stream_status() == &StreamStatus::Active).then(|| ObservedStream {
-                    arn: s.stream_arn().to_string(),
-                    status: s.stream_status().as_str().to_string(),
-                    mode: s
-                        .stream_mode_details()
-                        .map(|d| d.stream_mode().as_str().to_string())
-                        .unwrap_or_else(|| "PROVISIONED".into()),
-                    open_shards: s.open_shard_count().max(0) as u32,
-                    retention_hours: s.retention_period_hours().max(0) as u32,
-                    owner: Owner::This,
-                }),
-            )
+            Ok((s.stream_status() == &StreamStatus::Active).then(|| observed(&s, Owner::This)))
         },
     )
     .await
