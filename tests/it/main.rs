@@ -5,4 +5,5 @@ mod cli;
 mod deploy;
 mod ops;
 mod pipeline;
+mod proxy;
 mod support;

@@ -135,3 +135,78 @@ fn put_objects_status_and_smoke() {
         "{smoke:#}"
     );
 }
+
+#[test]
+fn throttled_entries_are_sent_again_and_nothing_is_lost() {
+    use crate::proxy::{Fault, Proxy};
+    let d = Deployment::new("throttle");
+    d.ok(&["apply"]);
+    let upstream = format!("127.0.0.1:{}", crate::support::port())
+        .parse()
+        .expect("address");
+
+    // Every 7th entry of a call is throttled the first time it is sent.
+    let proxy = Proxy::start(
+        upstream,
+        Fault::FirstAttempt {
+            every: 7,
+            budget: 120,
+        },
+    );
+    let out = d.kstream_via(
+        &proxy.url(),
+        &[
+            "--json",
+            "put",
+            "--count",
+            "700",
+            "--size",
+            "48",
+            "--partition-keys",
+            "5",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    let injected = *proxy.failed.lock().expect("counter");
+    assert!(injected > 0, "the proxy throttled entries");
+    assert_eq!(
+        (
+            summary["acknowledged"].as_u64(),
+            summary["not_written"].as_u64()
+        ),
+        (Some(700), Some(0)),
+        "{summary:#}"
+    );
+    assert!(
+        summary["retries"].as_u64().unwrap_or(0) >= injected as u64,
+        "only failed entries are sent again: {summary:#}"
+    );
+    // Each record reached the stream once: exactly 700 objects.
+    let count = eventually("700 objects", Duration::from_secs(180), || {
+        let n = object_keys(&d).len();
+        (n >= 700).then_some(n)
+    });
+    assert_eq!(count, 700);
+
+    // An entry that keeps failing is reported, with the exact count, and the exit code says so.
+    let proxy = Proxy::start(upstream, Fault::Key("doomed".into()));
+    let out = d.kstream_via(
+        &proxy.url(),
+        &[
+            "put",
+            "--partition-key",
+            "doomed",
+            "--data",
+            "x",
+            "--max-attempts",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 of 1 record was not written"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -193,6 +193,20 @@ impl Deployment {
         kstream_in(self.dir.path(), &all)
     }
 
+    /// Run `kstream <args>` with the deployment's config pointed at another endpoint (a proxy).
+    pub fn kstream_via(&self, endpoint: &str, args: &[&str]) -> Output {
+        let text = std::fs::read_to_string(self.config()).expect("read deploy.toml");
+        let text = text.replace(
+            &format!("endpoint_url = \"{}\"", crate::support::endpoint()),
+            &format!("endpoint_url = \"{endpoint}\""),
+        );
+        let config = self.dir.path().join("via-proxy.toml");
+        std::fs::write(&config, text).expect("write via-proxy.toml");
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        kstream_in(self.dir.path(), &all)
+    }
+
     /// Like `kstream`, asserting success.
     pub fn ok(&self, args: &[&str]) -> Output {
         let out = self.kstream(args);
