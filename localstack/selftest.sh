@@ -2,7 +2,8 @@
 # Checks a running `scripts/localstack up` end to end: Kinesis stream -> event
 # source mapping -> Lambda (provided.al2023, a bash+curl bootstrap run by the
 # `host` executor) -> S3, plus direct invokes, error reporting, timeouts, re-init
-# after a crash, init errors and DeleteFunction stopping the process.
+# after a crash, init errors and DeleteFunction stopping the process, and Tags on
+# Kinesis CreateStream (applied before the call returns, as on AWS).
 # Exits non-zero on the first failed check; prints the function logs on failure.
 #
 # usage: localstack/selftest.sh   (env: KSTREAM_LOCALSTACK_PORT, KSTREAM_CACHE_DIR, AWS=<aws cli>)
@@ -19,6 +20,7 @@ export AWS_DEFAULT_REGION="$AWS_REGION" AWS_PAGER=""
 
 RUN_ID="selftest-$$-$RANDOM"
 STREAM="$RUN_ID"
+STREAM_TAGGED="$RUN_ID-tagged"
 BUCKET="$RUN_ID"
 ROLE="$RUN_ID-role"
 FN="$RUN_ID-fn"
@@ -65,6 +67,7 @@ cleanup() {
     aws_ lambda delete-function --function-name "$fn" >/dev/null 2>&1
   done
   aws_ kinesis delete-stream --stream-name "$STREAM" >/dev/null 2>&1
+  aws_ kinesis delete-stream --stream-name "$STREAM_TAGGED" >/dev/null 2>&1
   aws_ s3 rb "s3://$BUCKET" --force >/dev/null 2>&1
   aws_ iam delete-role --role-name "$ROLE" >/dev/null 2>&1
   rm -rf "$WORK"
@@ -134,6 +137,19 @@ aws_ s3api create-bucket --bucket "$BUCKET" >/dev/null
 ROLE_ARN="$(aws_ iam create-role --role-name "$ROLE" --query Role.Arn --output text \
   --assume-role-policy-document '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}')"
 ok "stream $STREAM_ARN, bucket $BUCKET, role $ROLE_ARN"
+
+# kinesis-mock ignores CreateStream's Tags; the executor package's kinesis_tags hook
+# applies them before the response, so they must be there right away (still CREATING).
+aws_ kinesis create-stream --stream-name "$STREAM_TAGGED" --shard-count 1 --tags kstream:deployment=selftest >/dev/null
+tags="$(aws_ kinesis list-tags-for-stream --stream-name "$STREAM_TAGGED" --query 'Tags[].[Key,Value]' --output text)"
+[[ "$tags" == $'kstream:deployment\tselftest' ]] || fail "tags right after CreateStream: '$tags'"
+[[ -z "$(aws_ kinesis list-tags-for-stream --stream-name "$STREAM" --query 'Tags[]' --output text)" ]] ||
+  fail "stream created without tags has tags"
+if err="$(aws_ kinesis create-stream --stream-name "$STREAM_TAGGED" --shard-count 1 --tags kstream:deployment=other 2>&1)"; then
+  fail "CreateStream of an existing stream succeeded"
+fi
+[[ "$err" == *ResourceInUseException* ]] || fail "CreateStream of an existing stream: $err"
+ok "CreateStream applies Tags before it returns; an existing stream is ResourceInUseException"
 
 create_function() { # name timeout [extra-env [zip]]
   aws_ lambda create-function --function-name "$1" --runtime provided.al2023 --handler bootstrap \
