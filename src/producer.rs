@@ -1291,6 +1291,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rate_is_kept_up_with_while_calls_take_time() {
+        let sim = crate::sim::Simulator::new(crate::sim::SimConfig {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            ..crate::sim::SimConfig::default()
+        });
+        let opts = PutOptions {
+            rate: Some(1000.0),
+            concurrency: 4,
+            shards: Some(sim.shard_map().clone()),
+            ..fast()
+        };
+        let summary = put_all(&sim, records(500), &opts, &mut |_| {}).await;
+        assert_eq!(summary.acknowledged, 500);
+        // 500 records at 1,000/s: half a second, plus the last call's latency (and slack for a
+        // busy machine).
+        assert!(
+            summary.elapsed < Duration::from_millis(1000),
+            "{:?}",
+            summary.elapsed
+        );
+        assert!(
+            summary.elapsed >= Duration::from_millis(499),
+            "{:?}",
+            summary.elapsed
+        );
+    }
+
+    #[tokio::test]
     async fn empty_input_makes_no_call() {
         let fake = Fake::default();
         let (summary, _) = run(&fake, Vec::new(), &fast()).await;

@@ -54,7 +54,10 @@ pub async fn observe(
         found.extend(
             out.event_source_mappings()
                 .iter()
-                .filter(|m| m.event_source_arn() == Some(stream_arn))
+                // A mapping already being deleted (an interrupted destroy) is as good as gone.
+                .filter(|m| {
+                    m.event_source_arn() == Some(stream_arn) && m.state() != Some("Deleting")
+                })
                 .map(to_observed),
         );
         marker = out.next_marker;
@@ -178,7 +181,10 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
         matches!(e, aws_sdk_lambda::Error::ResourceNotFoundException(_))
     };
     // A mapping in transition (Creating/Updating) refuses deletion with ResourceInUse: settle first.
+    let mut deleting = false;
     match client.get_event_source_mapping().uuid(uuid).send().await {
+        // Already being deleted (an interrupted destroy): only wait for it to go.
+        Ok(m) if m.state() == Some("Deleting") => deleting = true,
         Ok(_) => wait_settled(client, progress, uuid).await.or_else(|e| {
             // A failed mapping can still be deleted.
             tracing::debug!("mapping `{uuid}` did not settle: {e:#}");
@@ -192,7 +198,7 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
             return Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"));
         }
     }
-    if let Err(e) = client.delete_event_source_mapping().uuid(uuid).send().await {
+    if !deleting && let Err(e) = client.delete_event_source_mapping().uuid(uuid).send().await {
         let e = aws_sdk_lambda::Error::from(e);
         if !gone(&e) {
             return Err(e)

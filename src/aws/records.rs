@@ -2,7 +2,7 @@
 //! the stream's open shards (ListShards) for routing and `status`.
 //!
 //! Per-entry `ProvisionedThroughputExceededException`, `InternalFailure` and
-//! `KMSThrottlingException` are retryable; so are throttling, server and timeout errors of a
+//! `KMSThrottlingException` are retryable; so are throttling, 5xx and timeout errors of a
 //! whole call (after the SDK's own retries). Anything else stops the put.
 
 use anyhow::{Context as _, Result};
@@ -11,6 +11,7 @@ use aws_sdk_kinesis::error::{ProvideErrorMetadata as _, SdkError};
 use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::error_text;
 use crate::producer::{
@@ -84,14 +85,19 @@ fn entry_result(r: &PutRecordsResultEntry) -> EntryResult {
     }
 }
 
-fn call_error<R: std::fmt::Debug>(e: &SdkError<PutRecordsError, R>) -> CallError {
+fn call_error(e: &SdkError<PutRecordsError, HttpResponse>) -> CallError {
     let (code, retryable) = match e {
         SdkError::ServiceError(s) => {
             let err = s.err();
             let retryable = err.is_provisioned_throughput_exceeded_exception()
                 || err.is_kms_throttling_exception()
-                || err.is_internal_failure_exception();
-            (err.code().unwrap_or("ServiceError").to_string(), retryable)
+                || err.is_internal_failure_exception()
+                || s.raw().status().is_server_error();
+            return CallError {
+                code: err.code().unwrap_or("ServiceError").to_string(),
+                message: err.message().map_or_else(|| error_text(e), str::to_string),
+                retryable,
+            };
         }
         SdkError::TimeoutError(_) => ("TimeoutError".to_string(), true),
         SdkError::ResponseError(_) => ("ResponseError".to_string(), true),

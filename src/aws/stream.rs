@@ -35,6 +35,12 @@ pub async fn observe(
     let Some(s) = summary else {
         return Ok(None);
     };
+    // A stream being deleted (e.g. by an interrupted destroy) cannot be used, updated or
+    // deleted again, and loses its tags: let it finish, then it does not exist.
+    if s.stream_status() == &StreamStatus::Deleting {
+        wait_gone(client, &Progress::stderr(), name).await?;
+        return Ok(None);
+    }
     let tags = client
         .list_tags_for_stream()
         .stream_name(name)
@@ -270,6 +276,11 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to delete stream `{name}`")),
     }
+    wait_gone(client, progress, name).await
+}
+
+/// Wait until the stream no longer exists.
+async fn wait_gone(client: &Client, progress: &Progress, name: &str) -> Result<()> {
     poll(
         progress,
         &format!("stream `{name}` to be deleted"),

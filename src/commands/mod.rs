@@ -9,6 +9,8 @@ pub mod put;
 pub mod smoke;
 pub mod status;
 
+use std::io::Write as _;
+
 use anyhow::Result;
 
 use crate::aws::Clients;
@@ -27,4 +29,22 @@ pub(crate) async fn connect(cli: &Cli) -> Result<(Config, Clients)> {
     Ok((config, clients))
 }
 
-pub(crate) use crate::run::print_json_or;
+/// Print `value` as pretty JSON with `--json`, else `text()`, on stdout. The JSON is rendered
+/// first, so a closed pipe surfaces as the `io::Error` that `main` treats as success.
+pub(crate) fn print_json_or(
+    cli: &Cli,
+    value: &serde_json::Value,
+    text: impl FnOnce() -> String,
+) -> Result<()> {
+    let rendered = if cli.json {
+        let mut json = serde_json::to_string_pretty(value)?;
+        json.push('\n');
+        json
+    } else {
+        text()
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(rendered.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

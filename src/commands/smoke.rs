@@ -23,9 +23,9 @@ use crate::producer::{Entry, Event, PutOptions, put_all};
 use crate::ui::Progress;
 
 /// First pause between listings; it grows to [`MAX_POLL`].
-const FIRST_POLL: Duration = Duration::from_millis(200);
-/// Largest pause between listings.
-const MAX_POLL: Duration = Duration::from_secs(1);
+const FIRST_POLL: Duration = Duration::from_millis(100);
+/// Largest pause between listings: also the resolution of the latencies measured.
+const MAX_POLL: Duration = Duration::from_millis(250);
 /// Most record names listed in an error.
 const MAX_NAMED: usize = 20;
 
@@ -73,7 +73,7 @@ pub fn is_object_of(
         })
 }
 
-/// Latency percentiles (nearest rank).
+/// Latency percentiles (nearest rank), in seconds rounded to milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Latency {
     /// Median, in seconds.
@@ -89,7 +89,8 @@ pub fn latency(samples: &[Duration]) -> Option<Latency> {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     let rank = |q: f64| {
-        sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64()
+        let d = sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        (d.as_secs_f64() * 1000.0).round() / 1000.0
     };
     (!sorted.is_empty()).then(|| Latency {
         p50: rank(0.50),
@@ -157,8 +158,9 @@ pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
     .await;
     put::check(&summary, &stream, opts.max_attempts)?;
 
-    let what = format!(
-        "{} objects in bucket `{bucket}` (up to {})",
+    let what = format!("{} objects in bucket `{bucket}`", records.len());
+    eprintln!(
+        "kstream: all {} records put; checking the bucket for up to {}",
         records.len(),
         humantime::format_duration(args.timeout)
     );

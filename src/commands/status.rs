@@ -241,13 +241,13 @@ impl Status {
                 f.name.clone(),
                 f.state.clone(),
                 format!(
-                    "{}, {}, {} MB, {} s; code {} ({} bytes), modified {}{}{}",
+                    "{}, {}, {} MB, {} s; code {} ({}), modified {}{}{}",
                     f.architecture.as_deref().unwrap_or("unknown architecture"),
                     f.runtime,
                     f.memory_mb,
                     f.timeout_s,
                     f.code_sha256,
-                    f.code_size,
+                    super::put::human_bytes(f.code_size.max(0) as u64),
                     f.last_modified,
                     if f.last_update_status.is_empty() || f.last_update_status == "Successful" {
                         String::new()
@@ -443,7 +443,7 @@ RESOURCE  NAME                  STATE    DETAILS
 stream    demo-events           ACTIVE   PROVISIONED, 2 open shards, retention 24 h
   shard   shardId-000000000000  open     hash keys 0 to 170141183460469231731687303715884105727
   shard   shardId-000000000001  open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
-function  demo-consumer         Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1234 bytes), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
+function  demo-consumer         Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
 mapping   1a2b                  Enabled  batch size 100, starting position TRIM_HORIZON
 bucket    demo-bucket-1234      exists   10000+ objects
 ";
