@@ -114,6 +114,14 @@ fn put_objects_status_and_smoke() {
     assert_eq!(cat.stdout, b"hello");
     assert_eq!(keys.iter().filter(|k| k.starts_with("ann-")).count(), 2);
 
+    // The consumer's structured batch lines reach its CloudWatch log group.
+    let logs = eventually("the consumer's logs", Duration::from_secs(60), || {
+        let out = d.kstream(&["logs", "--since", "10m"]);
+        let text = stdout(&out);
+        (out.status.success() && text.contains("batch processed")).then_some(text)
+    });
+    assert!(logs.contains("written"), "{logs}");
+
     // Status reads the deployment as it is.
     let status = d.json(&["status"]);
     let text = status.to_string();
