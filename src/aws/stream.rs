@@ -41,19 +41,30 @@ pub async fn observe(
         wait_gone(client, &Progress::stderr(), name).await?;
         return Ok(None);
     }
-    let tags = client
+    let tags = list_tags(client, name).await?;
+    let owner = Owner::from_tags(
+        deployment,
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    Ok(Some(observed(&s, owner)))
+}
+
+/// The stream's tags.
+async fn list_tags(
+    client: &Client,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let out = client
         .list_tags_for_stream()
         .stream_name(name)
         .send()
         .await
         .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
-    let owner = Owner::from_tags(
-        deployment,
-        tags.tags()
-            .iter()
-            .map(|t| (t.key(), t.value().unwrap_or(""))),
-    );
-    Ok(Some(observed(&s, owner)))
+    Ok(out
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_string(), t.value().unwrap_or("").to_string()))
+        .collect())
 }
 
 fn observed(s: &StreamDescriptionSummary, owner: Owner) -> ObservedStream {
@@ -103,18 +114,8 @@ pub async fn create(
     }
     let stream = wait_active(client, progress, name).await?;
     // Some emulators (LocalStack's kinesis-mock) ignore tags on CreateStream: make sure.
-    let current = client
-        .list_tags_for_stream()
-        .stream_name(name)
-        .send()
-        .await
-        .with_context(|| format!("failed to list the tags of stream `{name}`"))?;
-    if tags.iter().any(|(k, v)| {
-        !current
-            .tags()
-            .iter()
-            .any(|t| t.key() == k && t.value() == Some(v.as_str()))
-    }) {
+    let current = list_tags(client, name).await?;
+    if tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
         tag(client, name, tags).await?;
     }
     Ok(stream)
