@@ -206,8 +206,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("zip path has no parent directory")?;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    // Unique per process: two `kstream package` runs may write the same zip at once.
     let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
+    partial.push(format!(".{}.partial", std::process::id()));
     let partial = PathBuf::from(partial);
     std::fs::write(&partial, bytes)
         .with_context(|| format!("failed to write `{}`", partial.display()))?;
@@ -245,7 +246,7 @@ fn build(root: &Path, arch: Architecture) -> Result<PathBuf> {
         build_with_cargo(root, arch)
     } else {
         bail!(
-            "cannot build the consumer for `{arch}`: `cargo-lambda` is not installed and the Rust target `{triple}` is not either\n  hint: install cargo-lambda (`pip install cargo-lambda`), which cross-compiles for any architecture, or add the target with `rustup target add {triple}`; or set `consumer.zip` to a prebuilt zip",
+            "cannot build the consumer for `{arch}`: `cargo-lambda` is not installed and the Rust target `{triple}` is not either\n  hint: put cargo-lambda on PATH (in the kstream checkout: `eval \"$(scripts/cargo-lambda env)\"`), which cross-compiles for any architecture, or add the target with `rustup target add {triple}`; or set `consumer.zip` to a prebuilt zip",
             arch = arch_name(arch)
         )
     }
@@ -262,7 +263,7 @@ fn build_with_cargo_lambda(root: &Path, arch: Architecture) -> Result<PathBuf> {
         .join(arch_name(arch))
         .join("cargo-lambda");
     let arch_flag = match arch {
-        Architecture::X86_64 => "--x86_64",
+        Architecture::X86_64 => "--x86-64",
         Architecture::Arm64 => "--arm64",
     };
     eprintln!(
@@ -325,7 +326,7 @@ fn build_with_cargo(root: &Path, arch: Architecture) -> Result<PathBuf> {
             String::new()
         } else {
             format!(
-                "\n  hint: cross-compiling to `{triple}` needs a linker for it; cargo-lambda (`pip install cargo-lambda`) brings one"
+                "\n  hint: cross-compiling to `{triple}` needs a linker for it; cargo-lambda (`eval \"$(scripts/cargo-lambda env)\"` in the kstream checkout) brings one"
             )
         };
         bail!("`cargo build` of the consumer failed ({status}){hint}");
@@ -498,7 +499,7 @@ fn check_glibc<'a>(requirements: impl IntoIterator<Item = &'a str>) -> Result<()
         && version > MAX_GLIBC
     {
         bail!(
-            "it requires `{name}`, but Lambda's `provided.al2023` runtime has glibc {MAX_GLIBC}\n  hint: install cargo-lambda (`pip install cargo-lambda`): kstream then builds with it and links against an older glibc; or build on a system with glibc {MAX_GLIBC} or older"
+            "it requires `{name}`, but Lambda's `provided.al2023` runtime has glibc {MAX_GLIBC}\n  hint: put cargo-lambda on PATH (in the kstream checkout: `eval \"$(scripts/cargo-lambda env)\"` installs the pinned cargo-lambda and zig): kstream then builds with it and links against an older glibc; or build on a system with glibc {MAX_GLIBC} or older"
         );
     }
     Ok(())
@@ -613,7 +614,7 @@ mod tests {
         let err = check_glibc(["GLIBC_2.17", "GLIBC_2.38", "GLIBC_2.35"]).unwrap_err();
         assert_eq!(
             format!("{err:#}"),
-            "it requires `GLIBC_2.38`, but Lambda's `provided.al2023` runtime has glibc 2.34\n  hint: install cargo-lambda (`pip install cargo-lambda`): kstream then builds with it and links against an older glibc; or build on a system with glibc 2.34 or older"
+            "it requires `GLIBC_2.38`, but Lambda's `provided.al2023` runtime has glibc 2.34\n  hint: put cargo-lambda on PATH (in the kstream checkout: `eval \"$(scripts/cargo-lambda env)\"` installs the pinned cargo-lambda and zig): kstream then builds with it and links against an older glibc; or build on a system with glibc 2.34 or older"
         );
     }
 

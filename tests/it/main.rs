@@ -4,6 +4,7 @@
 mod cli;
 mod deploy;
 mod ops;
+mod package;
 mod pipeline;
 mod proxy;
 mod support;
