@@ -110,43 +110,17 @@ impl Desired {
         })
     }
 
-    /// The consumer role's inline policy: read this stream, write this bucket's objects,
-    /// write this function's logs. The account and partition come from the stream's ARN.
+    /// The consumer role's inline policy, to be rendered with the stream's ARN.
+    pub fn role_policy_template(&self) -> RolePolicy {
+        RolePolicy {
+            bucket: self.bucket.clone(),
+            function: self.consumer.function_name.clone(),
+        }
+    }
+
+    /// The consumer role's inline policy for the stream `stream_arn`.
     pub fn role_policy(&self, stream_arn: &str) -> Value {
-        let arn = Arn::parse(stream_arn);
-        let (partition, region, account) = (arn.partition, arn.region, arn.account);
-        let function = &self.consumer.function_name;
-        let log_group =
-            format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
-        json!({
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ReadStream",
-                    "Effect": "Allow",
-                    "Action": [
-                        "kinesis:DescribeStream",
-                        "kinesis:DescribeStreamSummary",
-                        "kinesis:GetRecords",
-                        "kinesis:GetShardIterator",
-                        "kinesis:ListShards"
-                    ],
-                    "Resource": [stream_arn]
-                },
-                {
-                    "Sid": "WriteObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:PutObject"],
-                    "Resource": [format!("arn:{partition}:s3:::{}/*", self.bucket)]
-                },
-                {
-                    "Sid": "WriteLogs",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": [log_group.clone(), format!("{log_group}:*")]
-                }
-            ]
-        })
+        self.role_policy_template().document(stream_arn)
     }
 
     /// Bucket policy denying any request not made over TLS.
@@ -178,6 +152,56 @@ impl Desired {
             report_batch_item_failures: true,
             enabled: true,
         }
+    }
+}
+
+/// The consumer role's inline policy, before the stream's ARN is known: read this stream,
+/// write this bucket's objects, write this function's logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolePolicy {
+    /// The bucket the consumer writes to.
+    pub bucket: String,
+    /// The consumer function (its log group).
+    pub function: String,
+}
+
+impl RolePolicy {
+    /// The document for the stream `stream_arn`; the account and partition come from the ARN.
+    pub fn document(&self, stream_arn: &str) -> Value {
+        let arn = Arn::parse(stream_arn);
+        let (partition, region, account) = (arn.partition, arn.region, arn.account);
+        let function = &self.function;
+        let log_group =
+            format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadStream",
+                    "Effect": "Allow",
+                    "Action": [
+                        "kinesis:DescribeStream",
+                        "kinesis:DescribeStreamSummary",
+                        "kinesis:GetRecords",
+                        "kinesis:GetShardIterator",
+                        "kinesis:ListShards"
+                    ],
+                    "Resource": [stream_arn]
+                },
+                {
+                    "Sid": "WriteObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject"],
+                    "Resource": [format!("arn:{partition}:s3:::{}/*", self.bucket)]
+                },
+                {
+                    "Sid": "WriteLogs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [log_group.clone(), format!("{log_group}:*")]
+                }
+            ]
+        })
     }
 }
 
@@ -250,6 +274,13 @@ pub struct ObservedStream {
     pub retention_hours: u32,
     /// Ownership tag.
     pub owner: Owner,
+}
+
+impl ObservedStream {
+    /// Whether it is being deleted (it can then be neither used nor deleted again).
+    pub fn is_deleting(&self) -> bool {
+        self.status == "DELETING"
+    }
 }
 
 /// An S3 bucket as observed.

@@ -170,7 +170,7 @@ async fn plan(cli: &Cli, opts: ApplyOptions, execute: bool) -> Result<()> {
     }
     if !plan.is_empty() || !plan.conflicts.is_empty() {
         eprintln!("kstream: applying");
-        reconcile::apply(&clients, &progress, &desired, &observed, &plan).await?;
+        reconcile::apply(&clients, &progress, &plan).await?;
     }
     finish(cli, &clients, "apply", started, &plan)
 }
@@ -213,7 +213,7 @@ async fn destroy(cli: &Cli, opts: DestroyOptions) -> Result<()> {
     }
     if !plan.is_empty() {
         eprintln!("kstream: destroying");
-        reconcile::destroy(&clients, &progress, &desired, &plan, opts.force).await?;
+        reconcile::destroy(&clients, &progress, &plan).await?;
     }
     finish(cli, &clients, "destroy", started, &plan)
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
@@ -13,14 +12,9 @@ use aws_sdk_s3::types::{
 };
 use serde_json::Value;
 
-use super::{Wait, poll};
+use super::{Wait, errors, poll};
 use crate::model::{ObservedBucket, Owner};
 use crate::ui::Progress;
-
-/// Whether an S3 error carries one of these error codes (S3 does not model these errors).
-fn has_code<E: ProvideErrorMetadata>(err: &E, codes: &[&str]) -> bool {
-    err.code().is_some_and(|c| codes.contains(&c))
-}
 
 /// The bucket as it is, or `None` when no bucket has that name. A bucket owned by another
 /// account is an error: its name is taken.
@@ -31,8 +25,8 @@ pub async fn observe(
 ) -> Result<Option<ObservedBucket>> {
     match client.head_bucket().bucket(name).send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Ok(None),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+        Err(e) if errors::is_not_found(&e) => return Ok(None),
+        Err(e) if errors::is_forbidden(&e) => {
             bail!(
                 "bucket `{name}` exists and belongs to someone else (access denied)\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
             )
@@ -45,22 +39,7 @@ pub async fn observe(
         client.get_bucket_encryption().bucket(name).send(),
         client.get_bucket_policy().bucket(name).send(),
     );
-    let tags: BTreeMap<String, String> = match tags {
-        Ok(out) => out
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect(),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| has_code(e, &["NoSuchTagSet"])) =>
-        {
-            BTreeMap::new()
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("failed to read the tags of bucket `{name}`"));
-        }
-    };
+    let tags = tags_of(name, tags)?;
     let public_access_blocked = match pab {
         Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
             c.block_public_acls() == Some(true)
@@ -68,12 +47,7 @@ pub async fn observe(
                 && c.block_public_policy() == Some(true)
                 && c.restrict_public_buckets() == Some(true)
         }),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| has_code(e, &["NoSuchPublicAccessBlockConfiguration"])) =>
-        {
-            false
-        }
+        Err(e) if errors::has_code(&e, &["NoSuchPublicAccessBlockConfiguration"]) => false,
         Err(e) => {
             return Err(e).with_context(|| {
                 format!("failed to read the public access block of bucket `{name}`")
@@ -86,11 +60,7 @@ pub async fn observe(
                 .iter()
                 .any(|r| r.apply_server_side_encryption_by_default().is_some())
         }),
-        Err(e)
-            if e.as_service_error().is_some_and(|e| {
-                has_code(e, &["ServerSideEncryptionConfigurationNotFoundError"])
-            }) =>
-        {
+        Err(e) if errors::has_code(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) => {
             false
         }
         Err(e) => {
@@ -106,12 +76,7 @@ pub async fn observe(
             ),
             None => None,
         },
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| has_code(e, &["NoSuchBucketPolicy"])) =>
-        {
-            None
-        }
+        Err(e) if errors::has_code(&e, &["NoSuchBucketPolicy"]) => None,
         Err(e) => {
             return Err(e).with_context(|| format!("failed to read the policy of bucket `{name}`"));
         }
@@ -127,6 +92,27 @@ pub async fn observe(
         encrypted,
         policy,
     }))
+}
+
+/// The bucket's tags from a GetBucketTagging result (no tag set is an empty set).
+fn tags_of(
+    name: &str,
+    result: Result<
+        aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingOutput,
+        aws_sdk_s3::error::SdkError<
+            aws_sdk_s3::operation::get_bucket_tagging::GetBucketTaggingError,
+        >,
+    >,
+) -> Result<BTreeMap<String, String>> {
+    match result {
+        Ok(out) => Ok(out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()),
+        Err(e) if errors::has_code(&e, &["NoSuchTagSet"]) => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("failed to read the tags of bucket `{name}`")),
+    }
 }
 
 /// Create the bucket with its tags in the same call (so an interrupted run never leaves an
@@ -172,18 +158,16 @@ pub async fn create(
         || async {
             match client.head_bucket().bucket(name).send().await {
                 Ok(_) => Ok(Some(())),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+                Err(e) if errors::is_not_found(&e) => Ok(None),
                 Err(e) => Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
             }
         },
     )
     .await?;
     // The tags in CreateBucketConfiguration are not honoured everywhere: make sure they are set.
-    let observed = observe(client, name, "").await?;
-    if let Some(b) = observed
-        && tags.iter().any(|(k, v)| b.tags.get(k) != Some(v))
-    {
-        set_tags(client, name, &b.tags, tags).await?;
+    let current = tags_of(name, client.get_bucket_tagging().bucket(name).send().await)?;
+    if tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+        set_tags(client, name, &current, tags).await?;
     }
     Ok(())
 }
@@ -346,16 +330,8 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     progress.step(&format!("deleting bucket `{name}`"));
     match client.delete_bucket().bucket(name).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| has_code(e, &["NoSuchBucket"])) =>
-        {
-            Ok(())
-        }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| has_code(e, &["BucketNotEmpty"])) =>
-        {
+        Err(e) if errors::has_code(&e, &["NoSuchBucket"]) => Ok(()),
+        Err(e) if errors::has_code(&e, &["BucketNotEmpty"]) => {
             bail!(
                 "bucket `{name}` is not empty (objects were written while destroying)\n  hint: run `kstream destroy --force` again"
             )

@@ -9,7 +9,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture as LambdaArch, Environment, FunctionCode, Runtime};
 
-use super::{Wait, poll, retry};
+use super::{Wait, errors, poll, retry};
 use crate::config::Architecture;
 use crate::model::{HANDLER, ObservedFunction, Owner, RUNTIME};
 use crate::package::Artifact;
@@ -30,10 +30,7 @@ pub async fn observe(
 ) -> Result<Option<ObservedFunction>> {
     let out = match client.get_function().function_name(name).send().await {
         Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
+        Err(e) if errors::is_not_found(&e) => {
             return Ok(None);
         }
         Err(e) => return Err(e).with_context(|| format!("failed to get function `{name}`")),
@@ -100,6 +97,9 @@ pub struct FunctionSpec<'a> {
     pub env: BTreeMap<String, String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
+    /// How long to retry a role Lambda cannot assume yet: `Wait::IAM` for a role created or
+    /// changed in this run, else `Wait::NONE`.
+    pub iam_wait: Wait,
 }
 
 impl FunctionSpec<'_> {
@@ -108,12 +108,6 @@ impl FunctionSpec<'_> {
             .set_variables(Some(self.env.clone().into_iter().collect()))
             .build()
     }
-}
-
-/// Lambda reports a role it cannot assume yet (IAM propagation) as InvalidParameterValue.
-fn role_not_ready(e: &aws_sdk_lambda::Error) -> bool {
-    matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
-        if inner.message().is_some_and(|m| m.contains("role")))
 }
 
 const IAM_HINT: &str = "IAM changes can take a minute to propagate; run `kstream apply` again, and check that the role's trust policy allows `lambda.amazonaws.com`";
@@ -131,8 +125,8 @@ pub async fn create(
     let created = retry(
         progress,
         &format!("create function `{}`", spec.name),
-        Wait::IAM,
-        role_not_ready,
+        spec.iam_wait,
+        errors::iam_not_propagated,
         IAM_HINT,
         || async {
             match client
@@ -157,12 +151,7 @@ pub async fn create(
             {
                 Ok(_) => Ok(true),
                 // Created by an interrupted or concurrent run: converge by updating instead.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_conflict_exception()) =>
-                {
-                    Ok(false)
-                }
+                Err(e) if errors::is_conflict(&e) => Ok(false),
                 Err(e) => Err(aws_sdk_lambda::Error::from(e)),
             }
         },
@@ -214,8 +203,8 @@ pub async fn update_configuration(
     retry(
         progress,
         &format!("update configuration of function `{}`", spec.name),
-        Wait::IAM,
-        role_not_ready,
+        spec.iam_wait,
+        errors::iam_not_propagated,
         IAM_HINT,
         || async {
             client
@@ -284,10 +273,7 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     progress.step(&format!("deleting function `{name}`"));
     match client.delete_function().function_name(name).send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
+        Err(e) if errors::is_not_found(&e) => {
             return Ok(());
         }
         Err(e) => return Err(e).with_context(|| format!("failed to delete function `{name}`")),
@@ -298,12 +284,7 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
         Wait::STATE,
         || async {
             match client.get_function().function_name(name).send().await {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    Ok(Some(()))
-                }
+                Err(e) if errors::is_not_found(&e) => Ok(Some(())),
                 Err(e) => Err(e).with_context(|| format!("failed to get function `{name}`")),
                 Ok(_) => Ok(None),
             }

@@ -1,5 +1,6 @@
 //! The consumer function's CloudWatch Logs: FilterLogEvents over `/aws/lambda/<function>`.
 
+use super::errors;
 use anyhow::{Context as _, Result};
 use aws_sdk_cloudwatchlogs::Client;
 use serde::Serialize;
@@ -41,10 +42,7 @@ pub async fn events_since(
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
+            Err(e) if errors::is_not_found(&e) => {
                 return Ok(None);
             }
             Err(e) => return Err(e).with_context(|| format!("failed to read log group `{group}`")),

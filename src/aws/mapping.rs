@@ -8,7 +8,7 @@ use aws_sdk_lambda::types::{
     EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType,
 };
 
-use super::{Wait, poll, retry};
+use super::{Wait, errors, poll, retry};
 use crate::config::StartingPosition;
 use crate::model::{MappingSettings, ObservedMapping};
 use crate::ui::Progress;
@@ -67,13 +67,8 @@ pub async fn observe(
     }
 }
 
-/// The role's read permissions on the stream may not have propagated yet.
-fn permissions_not_ready(e: &aws_sdk_lambda::Error) -> bool {
-    matches!(e, aws_sdk_lambda::Error::InvalidParameterValueException(inner)
-        if inner.message().is_some_and(|m| m.contains("role") || m.contains("permission")))
-}
-
-/// Create the mapping and wait until it is `Enabled`.
+/// Create the mapping and wait until it is `Enabled`. `iam_wait` bounds the retries while the
+/// role's stream permissions propagate (`Wait::IAM` when they changed in this run).
 pub async fn create(
     client: &Client,
     progress: &Progress,
@@ -81,6 +76,7 @@ pub async fn create(
     stream_arn: &str,
     settings: &MappingSettings,
     position: StartingPosition,
+    iam_wait: Wait,
 ) -> Result<String> {
     progress.step(&format!(
         "creating event source mapping to function `{function_name}`"
@@ -92,8 +88,8 @@ pub async fn create(
     let out = retry(
         progress,
         &format!("create the event source mapping to function `{function_name}`"),
-        Wait::IAM,
-        permissions_not_ready,
+        iam_wait,
+        errors::iam_not_propagated,
         "the role's stream permissions can take a minute to propagate; run `kstream apply` again",
         || async {
             let mut req = client

@@ -2,6 +2,7 @@
 //! bounded waits. The rest of kstream sees only the SDK-free types of `crate::model`.
 
 pub mod bucket;
+mod errors;
 pub mod function;
 pub mod logs;
 pub mod mapping;
@@ -128,7 +129,9 @@ impl Clients {
         )?;
         let mappings = async {
             match (&stream, &function) {
-                (Some(s), Some(f)) => mapping::observe(&self.lambda, &f.arn, &s.arn).await,
+                (Some(s), Some(f)) if !s.is_deleting() => {
+                    mapping::observe(&self.lambda, &f.arn, &s.arn).await
+                }
                 _ => Ok(Vec::new()),
             }
         };
@@ -235,6 +238,12 @@ impl Wait {
         initial: Duration::from_secs(1),
         max: Duration::from_secs(8),
     };
+    /// No retry at all.
+    pub const NONE: Wait = Wait {
+        deadline: Duration::ZERO,
+        initial: Duration::ZERO,
+        max: Duration::ZERO,
+    };
 }
 
 /// Poll `check` until it yields `Some`, with exponential backoff, within `wait.deadline`.
@@ -298,7 +307,7 @@ where
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(wait.max);
             }
-            Err(e) if retryable(&e) => {
+            Err(e) if retryable(&e) && !wait.deadline.is_zero() => {
                 return Err(anyhow::Error::new(e).context(format!(
                     "failed to {what} after retrying for {} s\n  hint: {hint}",
                     start.elapsed().as_secs()

@@ -1,6 +1,7 @@
 //! The bucket's objects as `objects`, `status` and `smoke` read them: bounded listings,
 //! one object's bytes.
 
+use super::errors;
 use std::io::Write;
 
 use anyhow::{Context as _, Result, bail};
@@ -40,7 +41,7 @@ pub async fn list(
             .await;
         let out = match out {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_bucket()) => {
+            Err(e) if errors::is_not_found(&e) => {
                 bail!("bucket `{bucket}` does not exist\n  hint: run `kstream apply` first");
             }
             Err(e) => {
@@ -83,7 +84,7 @@ pub async fn count(client: &Client, bucket: &str, max: usize) -> Result<(u64, bo
 pub async fn get(client: &Client, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
     let out = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+        Err(e) if errors::is_not_found(&e) => return Ok(None),
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("failed to get object `{key}` from bucket `{bucket}`"));
@@ -101,7 +102,7 @@ pub async fn get(client: &Client, bucket: &str, key: &str) -> Result<Option<Vec<
 pub async fn cat(client: &Client, bucket: &str, key: &str, out: &mut dyn Write) -> Result<u64> {
     let resp = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(resp) => resp,
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+        Err(e) if errors::is_not_found(&e) => {
             bail!(
                 "object `{key}` does not exist in bucket `{bucket}`\n  hint: list the keys with `kstream objects`"
             );

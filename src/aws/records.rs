@@ -14,6 +14,7 @@ use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::error_text;
+use super::errors;
 use crate::producer::{
     CallError, Entry, EntryResult, INTERNAL_FAILURE, PutRecords, ShardMap, ShardRange, THROTTLED,
 };
@@ -125,10 +126,7 @@ pub async fn open_shards(client: &Client, stream: &str) -> Result<Option<ShardMa
         };
         let out = match req.send().await {
             Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
+            Err(e) if errors::is_not_found(&e) => {
                 return Ok(None);
             }
             Err(e) => {

@@ -8,6 +8,7 @@ use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
+use super::errors;
 use crate::model::{ObservedRole, Owner, ROLE_POLICY_NAME};
 use crate::ui::Progress;
 
@@ -59,10 +60,7 @@ pub async fn observe(
 ) -> Result<Option<ObservedRole>> {
     let role = match client.get_role().role_name(name).send().await {
         Ok(out) => out.role,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
+        Err(e) if errors::is_not_found(&e) => {
             return Ok(None);
         }
         Err(e) => return Err(e).with_context(|| format!("failed to get role `{name}`")),
@@ -78,12 +76,7 @@ pub async fn observe(
         Ok(out) => {
             Some(decode_document(out.policy_document()).with_context(|| format!("role `{name}`"))?)
         }
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            None
-        }
+        Err(e) if errors::is_not_found(&e) => None,
         Err(e) => {
             return Err(e).with_context(|| format!("failed to get the policy of role `{name}`"));
         }
@@ -196,40 +189,44 @@ pub async fn tag(client: &Client, name: &str, tags: &BTreeMap<String, String>) -
 /// A role that is already gone counts as deleted.
 pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
     progress.step(&format!("deleting role `{name}`"));
-    let gone = |e: &aws_sdk_iam::Error| matches!(e, aws_sdk_iam::Error::NoSuchEntityException(_));
     let inline = match client.list_role_policies().role_name(name).send().await {
         Ok(out) => out.policy_names,
+        Err(e) if errors::is_not_found(&e) => return Ok(()),
         Err(e) => {
-            let e = aws_sdk_iam::Error::from(e);
-            if gone(&e) {
-                return Ok(());
-            }
             return Err(e).with_context(|| format!("failed to list the policies of role `{name}`"));
         }
     };
     for policy in inline {
-        if let Err(e) = client
+        match client
             .delete_role_policy()
             .role_name(name)
             .policy_name(&policy)
             .send()
             .await
         {
-            let e = aws_sdk_iam::Error::from(e);
-            if !gone(&e) {
+            Ok(_) => {}
+            Err(e) if errors::is_not_found(&e) => {}
+            Err(e) => {
                 return Err(e).with_context(|| {
                     format!("failed to delete policy `{policy}` of role `{name}`")
                 });
             }
         }
     }
-    let attached = client
+    let attached = match client
         .list_attached_role_policies()
         .role_name(name)
         .send()
         .await
-        .map(|o| o.attached_policies.unwrap_or_default())
-        .unwrap_or_default();
+    {
+        Ok(out) => out.attached_policies.unwrap_or_default(),
+        Err(e) if errors::is_not_found(&e) => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("failed to list the managed policies attached to role `{name}`")
+            });
+        }
+    };
     for policy in attached {
         if let Some(arn) = policy.policy_arn() {
             client
@@ -243,12 +240,7 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
     }
     match client.delete_role().role_name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if errors::is_not_found(&e) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("failed to delete role `{name}`")),
     }
 }

@@ -7,8 +7,9 @@ use aws_sdk_kinesis::types::{
     ScalingType, StreamDescriptionSummary, StreamMode, StreamModeDetails, StreamStatus,
 };
 
-use super::{Wait, poll};
+use super::{Wait, errors, poll};
 use crate::model::{ObservedStream, Owner};
+use crate::plan::StreamSpec;
 use crate::ui::Progress;
 
 /// The stream as it is, or `None` when it does not exist.
@@ -24,10 +25,7 @@ pub async fn observe(
         .await
     {
         Ok(out) => out.stream_description_summary,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
+        Err(e) if errors::is_not_found(&e) => {
             return Ok(None);
         }
         Err(e) => return Err(e).with_context(|| format!("failed to describe stream `{name}`")),
@@ -35,11 +33,10 @@ pub async fn observe(
     let Some(s) = summary else {
         return Ok(None);
     };
-    // A stream being deleted (e.g. by an interrupted destroy) cannot be used, updated or
-    // deleted again, and loses its tags: let it finish, then it does not exist.
+    // A stream being deleted (e.g. by an interrupted destroy) has lost its tags; the plan
+    // waits for it to be gone.
     if s.stream_status() == &StreamStatus::Deleting {
-        wait_gone(client, &Progress::stderr(), name).await?;
-        return Ok(None);
+        return Ok(Some(observed(&s, Owner::Untagged)));
     }
     let tags = list_tags(client, name).await?;
     let owner = Owner::from_tags(
@@ -47,6 +44,22 @@ pub async fn observe(
         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
     Ok(Some(observed(&s, owner)))
+}
+
+/// The stream's status, or `None` when it does not exist.
+async fn status(client: &Client, name: &str) -> Result<Option<StreamStatus>> {
+    match client
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .stream_description_summary
+            .map(|s| s.stream_status().clone())),
+        Err(e) if errors::is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
+    }
 }
 
 /// The stream's tags.
@@ -82,43 +95,50 @@ fn observed(s: &StreamDescriptionSummary, owner: Owner) -> ObservedStream {
     }
 }
 
-/// Create the stream with its ownership tag in the same call, then wait for `ACTIVE`.
-/// A stream that appeared meanwhile (a concurrent or interrupted run) is simply waited on.
-pub async fn create(
-    client: &Client,
-    progress: &Progress,
-    name: &str,
-    shard_count: u32,
-    tags: &std::collections::BTreeMap<String, String>,
-) -> Result<ObservedStream> {
+/// Create the stream with its ownership tag in the same call, wait for `ACTIVE`, and return
+/// its ARN. A stream that appeared meanwhile (a concurrent or interrupted run) is waited on
+/// and converged to the same spec (shard count, retention).
+pub async fn create(client: &Client, progress: &Progress, spec: &StreamSpec) -> Result<String> {
+    let name = &spec.name;
     progress.step(&format!("creating stream `{name}`"));
     let mut req = client
         .create_stream()
         .stream_name(name)
-        .shard_count(shard_count as i32)
+        .shard_count(spec.shard_count as i32)
         .stream_mode_details(
             StreamModeDetails::builder()
                 .stream_mode(StreamMode::Provisioned)
                 .build()
                 .context("stream mode details")?,
         );
-    for (k, v) in tags {
+    for (k, v) in &spec.tags {
         req = req.tags(k, v);
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) => {}
+        Err(e) if errors::is_in_use(&e) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to create stream `{name}`")),
     }
     let stream = wait_active(client, progress, name).await?;
     // Some emulators (LocalStack's kinesis-mock) ignore tags on CreateStream: make sure.
     let current = list_tags(client, name).await?;
-    if tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
-        tag(client, name, tags).await?;
+    if spec.tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+        tag(client, name, &spec.tags).await?;
     }
-    Ok(stream)
+    if stream.retention_hours != spec.retention_hours {
+        set_retention(
+            client,
+            progress,
+            name,
+            stream.retention_hours,
+            spec.retention_hours,
+        )
+        .await?;
+    }
+    if stream.open_shards != spec.shard_count {
+        set_shard_count(client, progress, name, stream.open_shards, spec.shard_count).await?;
+    }
+    Ok(stream.arn)
 }
 
 /// Wait until the stream is `ACTIVE` and return it.
@@ -257,9 +277,9 @@ pub async fn tag(
 /// Delete the stream and wait until it is gone; a missing stream counts as deleted.
 pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<()> {
     // A stream that is still CREATING/UPDATING refuses deletion: let it settle first.
-    if observe(client, name, "")
+    if status(client, name)
         .await?
-        .is_some_and(|s| s.status != "ACTIVE" && s.status != "DELETING")
+        .is_some_and(|s| s != StreamStatus::Active && s != StreamStatus::Deleting)
     {
         wait_active(client, progress, name).await?;
     }
@@ -272,16 +292,14 @@ pub async fn delete(client: &Client, progress: &Progress, name: &str) -> Result<
         .await
     {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) if errors::is_not_found(&e) => {}
         Err(e) => return Err(e).with_context(|| format!("failed to delete stream `{name}`")),
     }
     wait_gone(client, progress, name).await
 }
 
 /// Wait until the stream no longer exists.
-async fn wait_gone(client: &Client, progress: &Progress, name: &str) -> Result<()> {
+pub async fn wait_gone(client: &Client, progress: &Progress, name: &str) -> Result<()> {
     poll(
         progress,
         &format!("stream `{name}` to be deleted"),
@@ -293,12 +311,7 @@ async fn wait_gone(client: &Client, progress: &Progress, name: &str) -> Result<(
                 .send()
                 .await
             {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    Ok(Some(()))
-                }
+                Err(e) if errors::is_not_found(&e) => Ok(Some(())),
                 Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
                 Ok(_) => Ok(None),
             }

@@ -7,4 +7,5 @@ mod ops;
 mod package;
 mod pipeline;
 mod proxy;
+mod scripts;
 mod support;

@@ -1,0 +1,415 @@
+//! Desired × observed → typed steps, per resource. Pure: no I/O.
+
+use crate::model::{Desired, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy};
+
+use super::steps::{
+    ApplySteps, BucketPhase, BucketSpec, BucketUpdate, ConfigChange, DestroySteps, Fate,
+    FunctionConfig, FunctionPhase, FunctionUpdate, MappingStep, RolePhase, RolePolicyStep,
+    RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, Target,
+};
+use super::{ApplyOptions, Conflict, DestroyOptions, Resource};
+
+/// The apply plan per resource; `None` where a conflict blocks the resource.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Phases {
+    pub stream: Option<StreamPhase>,
+    pub bucket: Option<BucketPhase>,
+    pub role: Option<RolePhase>,
+    pub role_policy: Option<RolePolicyStep>,
+    /// `Err(())` when the function must be created but no packaged consumer is known.
+    pub function: Option<Result<FunctionPhase, ()>>,
+    pub mappings: Option<Vec<MappingStep>>,
+    /// Whether the role policy exists already (an update, not a create, in the plan's text).
+    pub role_policy_exists: bool,
+}
+
+impl Phases {
+    /// Every phase, when nothing is blocked.
+    pub fn complete(&self) -> Option<ApplySteps> {
+        let role_fresh = match self.role.as_ref()? {
+            RolePhase::Create(_) => true,
+            RolePhase::Existing { updates, .. } => updates
+                .iter()
+                .any(|u| matches!(u, RoleUpdate::TrustPolicy(_))),
+        } || matches!(self.role_policy, Some(RolePolicyStep::Put { .. }));
+        Some(ApplySteps {
+            role_fresh,
+            stream: self.stream.clone()?,
+            bucket: self.bucket.clone()?,
+            role: self.role.clone()?,
+            role_policy: self.role_policy.clone()?,
+            function: self.function.clone()?.ok()?,
+            mappings: self.mappings.clone()?,
+        })
+    }
+}
+
+/// Ownership check shared by every resource: `Ok(true)` when the tag must be added
+/// (`--adopt`), `Err` with the conflict when the resource is not this deployment's to touch.
+fn ownership(
+    resource: Resource,
+    name: &str,
+    owner: &Owner,
+    opts: ApplyOptions,
+) -> Result<bool, Conflict> {
+    match owner {
+        Owner::This => Ok(false),
+        Owner::Untagged if opts.adopt => Ok(true),
+        other => Err(Conflict {
+            resource,
+            name: name.to_string(),
+            owner: other.clone(),
+        }),
+    }
+}
+
+/// The phase, or `None` with the conflict recorded.
+fn unblocked<T>(result: Result<T, Conflict>, conflicts: &mut Vec<Conflict>) -> Option<T> {
+    result.map_err(|conflict| conflicts.push(conflict)).ok()
+}
+
+pub(super) fn apply(
+    desired: &Desired,
+    observed: &Observed,
+    opts: ApplyOptions,
+    conflicts: &mut Vec<Conflict>,
+) -> Phases {
+    let stream = unblocked(stream(desired, observed, opts), conflicts);
+    let bucket = unblocked(bucket(desired, observed, opts), conflicts);
+    let role = unblocked(role(desired, observed, opts), conflicts);
+    let role_policy = role.as_ref().map(|_| role_policy(desired, observed));
+    let function = unblocked(function(desired, observed, opts), conflicts);
+    // Only the function's owner manages its mappings: a conflict on the function stops here.
+    let mappings = function.as_ref().map(|_| mappings(desired, observed));
+    Phases {
+        stream,
+        bucket,
+        role,
+        role_policy,
+        function,
+        mappings,
+        role_policy_exists: observed.role.as_ref().is_some_and(|r| r.policy.is_some()),
+    }
+}
+
+fn stream(
+    desired: &Desired,
+    observed: &Observed,
+    opts: ApplyOptions,
+) -> Result<StreamPhase, Conflict> {
+    let want = &desired.stream;
+    let have = observed.stream.as_ref();
+    let Some(have) = have.filter(|s| !s.is_deleting()) else {
+        return Ok(StreamPhase::Create {
+            spec: StreamSpec {
+                name: want.name.clone(),
+                shard_count: want.shard_count,
+                retention_hours: want.retention_hours,
+                tags: desired.tags(),
+            },
+            after_deletion: have.is_some(),
+        });
+    };
+    let mut updates = Vec::new();
+    if ownership(Resource::Stream, &want.name, &have.owner, opts)? {
+        updates.push(StreamUpdate::AdoptTag(desired.tags()));
+    }
+    if have.mode != "PROVISIONED" {
+        updates.push(StreamUpdate::ToProvisioned {
+            from: have.mode.clone(),
+        });
+    }
+    if have.open_shards != want.shard_count {
+        updates.push(StreamUpdate::ShardCount {
+            from: have.open_shards,
+            to: want.shard_count,
+        });
+    }
+    if have.retention_hours != want.retention_hours {
+        updates.push(StreamUpdate::RetentionHours {
+            from: have.retention_hours,
+            to: want.retention_hours,
+        });
+    }
+    Ok(StreamPhase::Existing {
+        name: want.name.clone(),
+        arn: have.arn.clone(),
+        settling: have.status != "ACTIVE",
+        updates,
+    })
+}
+
+fn bucket(
+    desired: &Desired,
+    observed: &Observed,
+    opts: ApplyOptions,
+) -> Result<BucketPhase, Conflict> {
+    let name = &desired.bucket;
+    let policy = desired.bucket_policy();
+    let Some(have) = &observed.bucket else {
+        return Ok(BucketPhase::Create(BucketSpec {
+            name: name.clone(),
+            region: desired.region.clone(),
+            tags: desired.tags(),
+            policy,
+        }));
+    };
+    let mut updates = Vec::new();
+    if ownership(Resource::Bucket, name, &have.owner, opts)? {
+        updates.push(BucketUpdate::AdoptTag {
+            existing: have.tags.clone(),
+            add: desired.tags(),
+        });
+    }
+    if !have.public_access_blocked {
+        updates.push(BucketUpdate::BlockPublicAccess);
+    }
+    if !have.encrypted {
+        updates.push(BucketUpdate::Encrypt);
+    }
+    if !have
+        .policy
+        .as_ref()
+        .is_some_and(|p| same_policy(p, &policy))
+    {
+        updates.push(BucketUpdate::Policy(policy));
+    }
+    Ok(BucketPhase::Existing {
+        name: name.clone(),
+        updates,
+    })
+}
+
+fn role(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Result<RolePhase, Conflict> {
+    let name = &desired.consumer.role_name;
+    let Some(have) = &observed.role else {
+        return Ok(RolePhase::Create(RoleSpec {
+            name: name.clone(),
+            trust_policy: desired.trust_policy(),
+            tags: desired.tags(),
+        }));
+    };
+    let mut updates = Vec::new();
+    if ownership(Resource::Role, name, &have.owner, opts)? {
+        updates.push(RoleUpdate::AdoptTag(desired.tags()));
+    }
+    if !same_policy(&have.trust_policy, &desired.trust_policy()) {
+        updates.push(RoleUpdate::TrustPolicy(desired.trust_policy()));
+    }
+    Ok(RolePhase::Existing {
+        name: name.clone(),
+        arn: have.arn.clone(),
+        updates,
+    })
+}
+
+/// The inline policy is compared when the stream's ARN is known. When the stream is created
+/// in this run, an existing policy is rewritten with the new ARN.
+fn role_policy(desired: &Desired, observed: &Observed) -> RolePolicyStep {
+    let current = observed.role.as_ref().and_then(|r| r.policy.as_ref());
+    let up_to_date = match (current, &observed.stream) {
+        (Some(policy), Some(stream)) => same_policy(policy, &desired.role_policy(&stream.arn)),
+        _ => false,
+    };
+    if up_to_date {
+        RolePolicyStep::Keep
+    } else {
+        RolePolicyStep::Put {
+            role: desired.consumer.role_name.clone(),
+            policy: desired.role_policy_template(),
+        }
+    }
+}
+
+fn function_config(desired: &Desired) -> FunctionConfig {
+    let want = &desired.consumer;
+    FunctionConfig {
+        name: want.function_name.clone(),
+        memory_mb: want.memory_mb,
+        timeout_s: want.timeout_s,
+        architecture: want.architecture,
+        env: desired.function_env(),
+        tags: desired.tags(),
+    }
+}
+
+fn function(
+    desired: &Desired,
+    observed: &Observed,
+    opts: ApplyOptions,
+) -> Result<Result<FunctionPhase, ()>, Conflict> {
+    let want = &desired.consumer;
+    let config = function_config(desired);
+    let Some(have) = &observed.function else {
+        return Ok(match &desired.artifact {
+            Some(artifact) => Ok(FunctionPhase::Create {
+                config,
+                artifact: artifact.clone(),
+            }),
+            None => Err(()),
+        });
+    };
+    let mut updates = Vec::new();
+    if ownership(Resource::Function, &want.function_name, &have.owner, opts)? {
+        updates.push(FunctionUpdate::AdoptTag);
+    }
+    if let Some(artifact) = &desired.artifact
+        && (artifact.sha256_base64 != have.code_sha256
+            || have.architecture != Some(want.architecture))
+    {
+        updates.push(FunctionUpdate::Code {
+            from: have.code_sha256.clone(),
+            artifact: artifact.clone(),
+        });
+    }
+    let mut changed = Vec::new();
+    if have.memory_mb != want.memory_mb {
+        changed.push(ConfigChange::MemoryMb {
+            from: have.memory_mb,
+            to: want.memory_mb,
+        });
+    }
+    if have.timeout_s != want.timeout_s {
+        changed.push(ConfigChange::TimeoutS {
+            from: have.timeout_s,
+            to: want.timeout_s,
+        });
+    }
+    if have.runtime != RUNTIME {
+        changed.push(ConfigChange::Runtime {
+            from: have.runtime.clone(),
+        });
+    }
+    if have.handler != HANDLER {
+        changed.push(ConfigChange::Handler {
+            from: have.handler.clone(),
+        });
+    }
+    if let Some(role) = &observed.role
+        && role.arn != have.role_arn
+    {
+        changed.push(ConfigChange::RoleArn {
+            from: have.role_arn.clone(),
+            to: role.arn.clone(),
+        });
+    }
+    if have.env != desired.function_env() {
+        changed.push(ConfigChange::Environment);
+    }
+    if !changed.is_empty() {
+        updates.push(FunctionUpdate::Configuration { changed });
+    }
+    Ok(Ok(FunctionPhase::Existing {
+        config,
+        arn: have.arn.clone(),
+        updates,
+    }))
+}
+
+fn mappings(desired: &Desired, observed: &Observed) -> Vec<MappingStep> {
+    let want = desired.mapping();
+    let mut mappings: Vec<&ObservedMapping> = observed.mappings.iter().collect();
+    // Keep the oldest-looking healthy mapping; any other one is a leftover (e.g. from an
+    // interrupted run) and is deleted so that records are not consumed twice.
+    mappings.sort_by_key(|m| (m.state != "Enabled", m.uuid.clone()));
+    let Some((keep, extra)) = mappings.split_first() else {
+        return vec![MappingStep::Create {
+            stream: desired.stream.name.clone(),
+            function: desired.consumer.function_name.clone(),
+            settings: want,
+            starting_position: desired.consumer.starting_position,
+        }];
+    };
+    let first = if keep.settings == want {
+        MappingStep::Keep {
+            uuid: keep.uuid.clone(),
+        }
+    } else {
+        MappingStep::Update {
+            uuid: keep.uuid.clone(),
+            from: keep.settings.clone(),
+            to: want,
+        }
+    };
+    std::iter::once(first)
+        .chain(extra.iter().map(|m| MappingStep::DeleteDuplicate {
+            uuid: m.uuid.clone(),
+        }))
+        .collect()
+}
+
+/// What `destroy` does with each resource: delete what this deployment owns, keep the rest,
+/// and keep a bucket with objects unless `--force`.
+pub(super) fn destroy(
+    desired: &Desired,
+    observed: &Observed,
+    opts: DestroyOptions,
+) -> DestroySteps {
+    let not_owned = |owner: &Owner| match owner {
+        Owner::This => None,
+        Owner::Other(d) => Some(format!("belongs to deployment `{d}`")),
+        Owner::Untagged => Some("not created by kstream (no `kstream:deployment` tag)".into()),
+    };
+    let fate = |owner: Option<&Owner>, detail: Option<String>| match owner {
+        None => Fate::Gone,
+        Some(owner) => match not_owned(owner) {
+            Some(reason) => Fate::Keep { reason },
+            None => Fate::Delete { detail },
+        },
+    };
+    let function_owner = observed.function.as_ref().map(|f| &f.owner);
+    let mappings = observed
+        .mappings
+        .iter()
+        .map(|m| Target {
+            name: m.uuid.clone(),
+            fate: match function_owner.and_then(not_owned) {
+                Some(reason) => Fate::Keep {
+                    reason: format!("its function {reason}"),
+                },
+                None => Fate::Delete { detail: None },
+            },
+        })
+        .collect();
+    let role = observed.role.as_ref();
+    let bucket_owner = observed.bucket.as_ref().map(|b| &b.owner);
+    let has_objects = observed.bucket_has_objects.unwrap_or(false);
+    let bucket_fate = if bucket_owner == Some(&Owner::This) && has_objects && !opts.force {
+        Fate::Keep {
+            reason: "holds objects; run `kstream destroy --force` to delete them and the bucket"
+                .into(),
+        }
+    } else {
+        let detail = (has_objects && opts.force)
+            .then(|| "after deleting every object and version (--force)".to_string());
+        fate(bucket_owner, detail)
+    };
+    DestroySteps {
+        mappings,
+        function: Target {
+            name: desired.consumer.function_name.clone(),
+            fate: fate(function_owner, None),
+        },
+        role: Target {
+            name: desired.consumer.role_name.clone(),
+            fate: fate(
+                role.map(|r| &r.owner),
+                role.and_then(|r| r.policy.as_ref())
+                    .map(|_| "with its inline policies".to_string()),
+            ),
+        },
+        stream: Target {
+            name: desired.stream.name.clone(),
+            fate: match &observed.stream {
+                Some(s) if s.is_deleting() => Fate::BeingDeleted,
+                stream => fate(stream.as_ref().map(|s| &s.owner), None),
+            },
+        },
+        bucket: Target {
+            name: desired.bucket.clone(),
+            fate: bucket_fate,
+        },
+        // Objects may still arrive after the observation: `--force` always empties first.
+        empty_bucket_first: opts.force,
+    }
+}

@@ -1,0 +1,313 @@
+//! The plan: a pure value computed from desired × observed, printed by `plan`, `apply` and
+//! `destroy` alike and executed step by step by `apply`/`destroy`.
+//!
+//! `diff` computes the typed steps of each resource (`steps`); `view` derives the printed and
+//! JSON form (`Change`s) from those same steps; `crate::reconcile` executes them. Nothing in
+//! this module does I/O; every write `apply` makes is justified by a step here.
+
+mod diff;
+mod steps;
+#[cfg(test)]
+mod tests;
+mod view;
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::config::Architecture;
+use crate::model::{Desired, MappingSettings, Observed, Owner};
+
+pub use steps::{
+    ApplySteps, BucketPhase, BucketSpec, BucketUpdate, DestroySteps, Fate, FunctionConfig,
+    FunctionPhase, FunctionUpdate, MappingStep, RolePhase, RolePolicyStep, RoleSpec, RoleUpdate,
+    StreamPhase, StreamSpec, StreamUpdate, Tags, Target,
+};
+
+/// The kind of resource a change is about, in dependency order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// Kinesis data stream.
+    Stream,
+    /// S3 bucket.
+    Bucket,
+    /// Consumer IAM role.
+    Role,
+    /// The role's inline policy.
+    RolePolicy,
+    /// Lambda function.
+    Function,
+    /// Event source mapping stream → function.
+    Mapping,
+}
+
+impl Resource {
+    /// Label used in printed plans.
+    pub fn label(self) -> &'static str {
+        match self {
+            Resource::Stream => "stream",
+            Resource::Bucket => "bucket",
+            Resource::Role => "role",
+            Resource::RolePolicy => "role policy",
+            Resource::Function => "function",
+            Resource::Mapping => "mapping",
+        }
+    }
+}
+
+/// One field-level update of an existing resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "field")]
+pub enum Update {
+    /// Put the `kstream:deployment` tag on an untagged resource (`--adopt`).
+    AdoptTag,
+    /// Stream capacity mode.
+    StreamMode { from: String, to: String },
+    /// Open shard count.
+    ShardCount { from: u32, to: u32 },
+    /// Retention in hours.
+    RetentionHours { from: u32, to: u32 },
+    /// Turn all four Block Public Access settings on.
+    PublicAccessBlock,
+    /// Turn default encryption (SSE-S3) on.
+    Encryption,
+    /// Put the TLS-only bucket policy.
+    BucketPolicy,
+    /// Replace the role's trust policy.
+    TrustPolicy,
+    /// Replace the role's inline policy (`None` when the stream ARN is not known yet).
+    Policy,
+    /// Deploy new code (and architecture).
+    Code {
+        from: String,
+        to: String,
+        architecture: Architecture,
+    },
+    /// Memory size.
+    MemoryMb { from: u32, to: u32 },
+    /// Timeout.
+    TimeoutS { from: u32, to: u32 },
+    /// Runtime.
+    Runtime { from: String, to: String },
+    /// Handler.
+    Handler { from: String, to: String },
+    /// Execution role.
+    RoleArn { from: String, to: String },
+    /// Environment variables (names only are printed).
+    Environment,
+    /// Event source mapping settings.
+    Mapping {
+        from: MappingSettings,
+        to: MappingSettings,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum Action {
+    /// It does not exist and will be created.
+    Create { summary: String },
+    /// It exists; these fields change.
+    Update { updates: Vec<Update> },
+    /// It exists and will be deleted.
+    Delete { detail: Option<String> },
+    /// It exists and will deliberately be left alone (destroy).
+    Keep { reason: String },
+    /// It exists as desired (or, for destroy, is already gone).
+    NoOp,
+}
+
+/// One resource's line in the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Resource kind.
+    pub resource: Resource,
+    /// Resource name (a mapping's is its UUID when known).
+    pub name: String,
+    /// What happens to it.
+    pub action: Action,
+}
+
+/// A resource `apply` will not touch because kstream does not own it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    /// Resource kind.
+    pub resource: Resource,
+    /// Resource name.
+    pub name: String,
+    /// Who owns it.
+    pub owner: Owner,
+}
+
+impl Conflict {
+    /// The user-facing explanation, with a hint.
+    pub fn message(&self) -> String {
+        let what = format!("{} `{}`", self.resource.label(), self.name);
+        match &self.owner {
+            Owner::Other(other) => format!(
+                "{what} belongs to kstream deployment `{other}`\n  hint: choose another name, or destroy deployment `{other}` first"
+            ),
+            _ => format!(
+                "{what} already exists and was not created by kstream (no `kstream:deployment` tag)\n  hint: run `kstream apply --adopt` to take it over (kstream will then manage and may destroy it)"
+            ),
+        }
+    }
+}
+
+/// Whether the plan converges a deployment or tears it down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `plan` / `apply`.
+    Apply,
+    /// `destroy`.
+    Destroy,
+}
+
+/// The complete plan for one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// Deployment name.
+    pub deployment: String,
+    /// Region.
+    pub region: String,
+    /// Converge or tear down.
+    pub mode: Mode,
+    /// One entry per resource, in dependency order for `apply` (reverse for `destroy`).
+    pub changes: Vec<Change>,
+    /// Resources that block `apply`.
+    pub conflicts: Vec<Conflict>,
+    /// Provisioned shard-hours per month once applied (cost hint; Kinesis is billed per shard-hour).
+    pub shard_hours_per_month: u32,
+    /// What the executor runs; `changes` is its view.
+    #[serde(skip)]
+    steps: Steps,
+}
+
+/// The typed steps of a plan.
+#[derive(Debug, Clone, PartialEq)]
+enum Steps {
+    /// `None` when a conflict (or a missing package) blocks `apply`.
+    Apply(Option<ApplySteps>),
+    /// What `destroy` does with each resource.
+    Destroy(DestroySteps),
+}
+
+/// Options that change what `apply` may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Take over resources that exist without kstream's tag.
+    pub adopt: bool,
+}
+
+/// Options that change what `destroy` may do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DestroyOptions {
+    /// Empty a non-empty bucket (all versions) and delete it.
+    pub force: bool,
+}
+
+/// Hours in an average month, as AWS bills.
+const HOURS_PER_MONTH: u32 = 730;
+
+impl Plan {
+    /// Plan that converges `observed` to `desired`.
+    pub fn apply(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Plan {
+        let mut conflicts = Vec::new();
+        let phases = diff::apply(desired, observed, opts, &mut conflicts);
+        let steps = conflicts.is_empty().then(|| phases.complete()).flatten();
+        Plan {
+            deployment: desired.deployment.clone(),
+            region: desired.region.clone(),
+            mode: Mode::Apply,
+            changes: view::apply(&phases, desired),
+            conflicts,
+            shard_hours_per_month: desired.stream.shard_count * HOURS_PER_MONTH,
+            steps: Steps::Apply(steps),
+        }
+    }
+
+    /// Plan that removes what this deployment owns, in reverse dependency order.
+    pub fn destroy(desired: &Desired, observed: &Observed, opts: DestroyOptions) -> Plan {
+        let steps = diff::destroy(desired, observed, opts);
+        Plan {
+            deployment: desired.deployment.clone(),
+            region: desired.region.clone(),
+            mode: Mode::Destroy,
+            changes: view::destroy(&steps),
+            conflicts: Vec::new(),
+            shard_hours_per_month: 0,
+            steps: Steps::Destroy(steps),
+        }
+    }
+
+    /// The steps `apply` executes; an error when conflicts block it.
+    pub fn apply_steps(&self) -> Result<&ApplySteps> {
+        if !self.conflicts.is_empty() {
+            let messages: Vec<String> = self.conflicts.iter().map(|c| c.message()).collect();
+            bail!("refusing to apply: {}", messages.join("\n"));
+        }
+        match &self.steps {
+            Steps::Apply(Some(steps)) => Ok(steps),
+            Steps::Apply(None) => {
+                bail!("the consumer was not packaged, so the function cannot be created")
+            }
+            Steps::Destroy(_) => bail!("a destroy plan cannot be applied"),
+        }
+    }
+
+    /// The steps `destroy` executes.
+    pub fn destroy_steps(&self) -> Result<&DestroySteps> {
+        match &self.steps {
+            Steps::Destroy(steps) => Ok(steps),
+            Steps::Apply(_) => bail!("an apply plan cannot be destroyed"),
+        }
+    }
+
+    /// Changes that do something.
+    pub fn actionable(&self) -> impl Iterator<Item = &Change> {
+        self.changes
+            .iter()
+            .filter(|c| !matches!(c.action, Action::NoOp | Action::Keep { .. }))
+    }
+
+    /// Whether executing the plan would make no write call.
+    pub fn is_empty(&self) -> bool {
+        self.actionable().next().is_none()
+    }
+
+    /// The change planned for a resource kind (the first one, for mappings).
+    pub fn change(&self, resource: Resource) -> Option<&Change> {
+        self.changes.iter().find(|c| c.resource == resource)
+    }
+
+    /// Counts of (create, update, delete).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for c in &self.changes {
+            match c.action {
+                Action::Create { .. } => counts.0 += 1,
+                Action::Update { .. } => counts.1 += 1,
+                Action::Delete { .. } => counts.2 += 1,
+                _ => {}
+            }
+        }
+        counts
+    }
+}
+
+/// The API name of an architecture.
+pub fn arch_name(arch: Architecture) -> &'static str {
+    match arch {
+        Architecture::X86_64 => "x86_64",
+        Architecture::Arm64 => "arm64",
+    }
+}
+
+/// The API name of a starting position.
+pub fn position_name(pos: crate::config::StartingPosition) -> &'static str {
+    match pos {
+        crate::config::StartingPosition::TrimHorizon => "TRIM_HORIZON",
+        crate::config::StartingPosition::Latest => "LATEST",
+    }
+}

@@ -1,0 +1,383 @@
+//! The typed steps of a plan: per resource, exactly the calls to make and everything they
+//! need. The executor (`crate::reconcile`) matches on them and decides nothing again.
+//!
+//! An ARN that exists only once an earlier step has run (the stream's, for the role policy and
+//! the mapping; the role's, for the function) is not stored here: the phase that creates or
+//! finds the resource returns it, so a step can never refer to an ARN nobody produced.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::config::{Architecture, StartingPosition};
+use crate::model::{MappingSettings, RolePolicy};
+use crate::package::Artifact;
+
+/// Resource tags (`kstream:deployment` and friends).
+pub type Tags = BTreeMap<String, String>;
+
+/// Everything `apply` does, by phase. It exists only for a plan without conflicts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplySteps {
+    /// Phase 1 (concurrently with bucket and role).
+    pub stream: StreamPhase,
+    /// Phase 1.
+    pub bucket: BucketPhase,
+    /// Phase 1.
+    pub role: RolePhase,
+    /// Phase 2: needs the stream's ARN.
+    pub role_policy: RolePolicyStep,
+    /// Phase 3: needs the role's ARN.
+    pub function: FunctionPhase,
+    /// Phase 4: needs the stream's ARN.
+    pub mappings: Vec<MappingStep>,
+    /// The role or its policies are created or changed in this run: Lambda may not be able
+    /// to use them yet (IAM propagates in seconds), so the function and mapping calls retry
+    /// for a while.
+    pub role_fresh: bool,
+}
+
+/// Everything `destroy` decides, per resource, in order: mappings, then function → role ∥
+/// stream ∥ bucket. Resources it keeps or finds gone are here too, so that the plan's text
+/// comes from the same value the executor runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestroySteps {
+    /// The mappings stream → function.
+    pub mappings: Vec<Target>,
+    /// The function.
+    pub function: Target,
+    /// The role (with its inline policies).
+    pub role: Target,
+    /// The stream.
+    pub stream: Target,
+    /// The bucket.
+    pub bucket: Target,
+    /// Delete every object version and delete marker before the bucket (`--force`).
+    pub empty_bucket_first: bool,
+}
+
+/// One resource `destroy` considers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Its name (a mapping's UUID).
+    pub name: String,
+    /// What happens to it.
+    pub fate: Fate,
+}
+
+/// What `destroy` does with a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fate {
+    /// Delete it; the detail is shown in the plan.
+    Delete {
+        /// Shown after the name, e.g. "with its inline policies".
+        detail: Option<String>,
+    },
+    /// Leave it, for this reason.
+    Keep {
+        /// Why.
+        reason: String,
+    },
+    /// It does not exist.
+    Gone,
+    /// It is being deleted already: wait until it is gone.
+    BeingDeleted,
+}
+
+impl Target {
+    /// Whether the executor deletes it.
+    pub fn deletes(&self) -> bool {
+        matches!(self.fate, Fate::Delete { .. })
+    }
+}
+
+/// What the stream needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamPhase {
+    /// Create it (tagged, PROVISIONED); a stream that appears meanwhile is converged to the
+    /// same spec. The create returns the ARN.
+    Create {
+        /// The stream to create.
+        spec: StreamSpec,
+        /// A stream of that name is being deleted: wait until it is gone first.
+        after_deletion: bool,
+    },
+    /// It exists: wait for `ACTIVE` if it is still settling, then run the updates.
+    Existing {
+        /// Stream name.
+        name: String,
+        /// Stream ARN.
+        arn: String,
+        /// It is `CREATING` or `UPDATING`: wait for `ACTIVE` first.
+        settling: bool,
+        /// Updates, in order.
+        updates: Vec<StreamUpdate>,
+    },
+}
+
+/// A stream to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    /// Stream name.
+    pub name: String,
+    /// Open shards.
+    pub shard_count: u32,
+    /// Retention in hours.
+    pub retention_hours: u32,
+    /// Tags, set in the create call.
+    pub tags: Tags,
+}
+
+/// One change to an existing stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamUpdate {
+    /// Add the ownership tag (`--adopt`).
+    AdoptTag(Tags),
+    /// Switch the capacity mode to PROVISIONED.
+    ToProvisioned {
+        /// The mode it has now.
+        from: String,
+    },
+    /// Reshard.
+    ShardCount {
+        /// Open shards now.
+        from: u32,
+        /// Open shards wanted.
+        to: u32,
+    },
+    /// Change the retention period.
+    RetentionHours {
+        /// Hours now.
+        from: u32,
+        /// Hours wanted.
+        to: u32,
+    },
+}
+
+/// What the bucket needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BucketPhase {
+    /// Create it with its tags, then block public access, encrypt, put the policy.
+    Create(BucketSpec),
+    /// It exists: run the updates.
+    Existing {
+        /// Bucket name.
+        name: String,
+        /// Updates, in order.
+        updates: Vec<BucketUpdate>,
+    },
+}
+
+/// A bucket to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSpec {
+    /// Bucket name.
+    pub name: String,
+    /// Region (decides the location constraint).
+    pub region: String,
+    /// Tags, set in the create call.
+    pub tags: Tags,
+    /// The TLS-only bucket policy.
+    pub policy: Value,
+}
+
+/// One change to an existing bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BucketUpdate {
+    /// Add the ownership tag, keeping the tags it has (`--adopt`).
+    AdoptTag {
+        /// Tags it has now.
+        existing: Tags,
+        /// Tags to add.
+        add: Tags,
+    },
+    /// Turn all four Block Public Access settings on.
+    BlockPublicAccess,
+    /// Turn default encryption (SSE-S3) on.
+    Encrypt,
+    /// Put the TLS-only bucket policy.
+    Policy(Value),
+}
+
+/// What the role needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RolePhase {
+    /// Create it with its trust policy and tags; the create returns the ARN.
+    Create(RoleSpec),
+    /// It exists: run the updates.
+    Existing {
+        /// Role name.
+        name: String,
+        /// Role ARN.
+        arn: String,
+        /// Updates, in order.
+        updates: Vec<RoleUpdate>,
+    },
+}
+
+/// A role to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleSpec {
+    /// Role name.
+    pub name: String,
+    /// Trust policy.
+    pub trust_policy: Value,
+    /// Tags, set in the create call.
+    pub tags: Tags,
+}
+
+/// One change to an existing role.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleUpdate {
+    /// Add the ownership tag (`--adopt`).
+    AdoptTag(Tags),
+    /// Replace the trust policy.
+    TrustPolicy(Value),
+}
+
+/// The role's inline policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RolePolicyStep {
+    /// It is as wanted.
+    Keep,
+    /// Put it, rendered with the stream's ARN (known only after phase 1 when the stream is
+    /// created in this run).
+    Put {
+        /// Role name.
+        role: String,
+        /// The document, given the stream's ARN.
+        policy: RolePolicy,
+    },
+}
+
+/// The function's configuration, as CreateFunction and UpdateFunctionConfiguration take it
+/// (the role's ARN comes from phase 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionConfig {
+    /// Function name.
+    pub name: String,
+    /// Memory in MB.
+    pub memory_mb: u32,
+    /// Timeout in seconds.
+    pub timeout_s: u32,
+    /// Instruction set.
+    pub architecture: Architecture,
+    /// Environment variables.
+    pub env: BTreeMap<String, String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// What the function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionPhase {
+    /// Create it from the packaged zip and wait until it is `Active`.
+    Create {
+        /// Its configuration.
+        config: FunctionConfig,
+        /// The packaged consumer.
+        artifact: Artifact,
+    },
+    /// It exists: run the updates.
+    Existing {
+        /// Its configuration as wanted.
+        config: FunctionConfig,
+        /// Function ARN.
+        arn: String,
+        /// Updates, in order.
+        updates: Vec<FunctionUpdate>,
+    },
+}
+
+/// One change to an existing function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FunctionUpdate {
+    /// Add the ownership tag (`--adopt`).
+    AdoptTag,
+    /// Deploy new code (and architecture).
+    Code {
+        /// Deployed `CodeSha256`.
+        from: String,
+        /// The packaged consumer.
+        artifact: Artifact,
+    },
+    /// One UpdateFunctionConfiguration call setting every managed field; `changed` says
+    /// which differ (for the plan's text).
+    Configuration {
+        /// The fields that differ.
+        changed: Vec<ConfigChange>,
+    },
+}
+
+/// A configuration field of the function that differs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigChange {
+    /// Memory size.
+    MemoryMb {
+        /// Now.
+        from: u32,
+        /// Wanted.
+        to: u32,
+    },
+    /// Timeout.
+    TimeoutS {
+        /// Now.
+        from: u32,
+        /// Wanted.
+        to: u32,
+    },
+    /// Runtime.
+    Runtime {
+        /// Now.
+        from: String,
+    },
+    /// Handler.
+    Handler {
+        /// Now.
+        from: String,
+    },
+    /// Execution role.
+    RoleArn {
+        /// Now.
+        from: String,
+        /// Wanted.
+        to: String,
+    },
+    /// Environment variables.
+    Environment,
+}
+
+/// One step for the event source mappings stream → function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MappingStep {
+    /// Create the mapping (with the stream's ARN from phase 1).
+    Create {
+        /// Stream name.
+        stream: String,
+        /// Function name.
+        function: String,
+        /// Settings.
+        settings: MappingSettings,
+        /// Where to start reading.
+        starting_position: StartingPosition,
+    },
+    /// Leave it as it is.
+    Keep {
+        /// Mapping UUID.
+        uuid: String,
+    },
+    /// Change its settings.
+    Update {
+        /// Mapping UUID.
+        uuid: String,
+        /// Settings now.
+        from: MappingSettings,
+        /// Settings wanted.
+        to: MappingSettings,
+    },
+    /// Delete a duplicate (a leftover of an interrupted run).
+    DeleteDuplicate {
+        /// Mapping UUID.
+        uuid: String,
+    },
+}

@@ -1,0 +1,276 @@
+//! The planner and the plan's text, on fixtures.
+
+use std::path::Path;
+
+use super::view::thousands;
+use super::*;
+use crate::model::{HANDLER, RUNTIME};
+use crate::model::{
+    ObservedBucket, ObservedFunction, ObservedMapping, ObservedRole, ObservedStream,
+};
+use crate::package::Artifact;
+
+const ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/stream-output";
+
+fn desired() -> Desired {
+    let config = crate::config::parse(
+        include_str!("../../tests/fixtures/plan/deploy.toml"),
+        Path::new("deploy.toml"),
+    )
+    .expect("fixture config is valid");
+    let artifact = Artifact {
+        path: "bootstrap.zip".into(),
+        sha256_base64: "c2hhLW9mLXRoZS16aXA=".into(),
+        size: 3 * 1024 * 1024,
+    };
+    Desired::new(&config, "us-east-1".into(), Some(artifact))
+}
+
+/// What AWS holds once `desired` has been applied.
+fn converged(d: &Desired) -> Observed {
+    Observed {
+        stream: Some(ObservedStream {
+            arn: ARN.into(),
+            status: "ACTIVE".into(),
+            mode: "PROVISIONED".into(),
+            open_shards: d.stream.shard_count,
+            retention_hours: d.stream.retention_hours,
+            owner: Owner::This,
+        }),
+        bucket: Some(ObservedBucket {
+            owner: Owner::This,
+            tags: d.tags(),
+            public_access_blocked: true,
+            encrypted: true,
+            policy: Some(d.bucket_policy()),
+        }),
+        role: Some(ObservedRole {
+            arn: "arn:aws:iam::000000000000:role/r".into(),
+            owner: Owner::This,
+            trust_policy: d.trust_policy(),
+            policy: Some(d.role_policy(ARN)),
+        }),
+        function: Some(ObservedFunction {
+            arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+            owner: Owner::This,
+            code_sha256: d.artifact.as_ref().unwrap().sha256_base64.clone(),
+            code_size: 1,
+            memory_mb: d.consumer.memory_mb,
+            timeout_s: d.consumer.timeout_s,
+            architecture: Some(d.consumer.architecture),
+            runtime: RUNTIME.into(),
+            handler: HANDLER.into(),
+            role_arn: "arn:aws:iam::000000000000:role/r".into(),
+            env: d.function_env(),
+            state: "Active".into(),
+            last_update_status: "Successful".into(),
+            last_modified: String::new(),
+        }),
+        mappings: vec![mapping("m-1", d)],
+        bucket_has_objects: None,
+    }
+}
+
+fn mapping(uuid: &str, d: &Desired) -> ObservedMapping {
+    ObservedMapping {
+        uuid: uuid.into(),
+        state: "Enabled".into(),
+        settings: d.mapping(),
+        starting_position: Some(d.consumer.starting_position),
+    }
+}
+
+#[test]
+fn cold_apply_creates_everything_in_dependency_order() {
+    let d = desired();
+    let plan = Plan::apply(&d, &Observed::default(), ApplyOptions::default());
+    let order: Vec<Resource> = plan.changes.iter().map(|c| c.resource).collect();
+    assert_eq!(
+        order,
+        [
+            Resource::Stream,
+            Resource::Bucket,
+            Resource::Role,
+            Resource::RolePolicy,
+            Resource::Function,
+            Resource::Mapping
+        ]
+    );
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| matches!(c.action, Action::Create { .. }))
+    );
+    assert_eq!(plan.counts(), (6, 0, 0));
+    assert_eq!(plan.shard_hours_per_month, 2 * 730);
+    insta::assert_snapshot!("cold_apply", plan.render(false));
+}
+
+#[test]
+fn converged_deployment_plans_nothing() {
+    let d = desired();
+    let plan = Plan::apply(&d, &converged(&d), ApplyOptions::default());
+    assert!(plan.is_empty(), "{plan:#?}");
+    assert!(plan.conflicts.is_empty());
+    insta::assert_snapshot!("converged", plan.render(false));
+}
+
+#[test]
+fn equivalent_policies_are_not_a_change() {
+    let d = desired();
+    let mut observed = converged(&d);
+    // IAM may hand documents back with single values instead of one-element lists.
+    let role = observed.role.as_mut().unwrap();
+    role.trust_policy["Statement"][0]["Principal"]["Service"] =
+        serde_json::json!(["lambda.amazonaws.com"]);
+    role.trust_policy["Statement"][0]["Action"] = serde_json::json!(["sts:AssumeRole"]);
+    assert!(Plan::apply(&d, &observed, ApplyOptions::default()).is_empty());
+}
+
+#[test]
+fn changed_fields_are_updates() {
+    let d = desired();
+    let mut observed = converged(&d);
+    let stream = observed.stream.as_mut().unwrap();
+    stream.open_shards = 1;
+    stream.retention_hours = 48;
+    let function = observed.function.as_mut().unwrap();
+    function.memory_mb = 256;
+    function.code_sha256 = "b2xkLWNvZGU=".into();
+    observed.mappings[0].settings.batch_size = 10;
+    observed.bucket.as_mut().unwrap().public_access_blocked = false;
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.counts(), (0, 4, 0));
+    let updates = |r| match &plan.change(r).unwrap().action {
+        Action::Update { updates } => updates.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        updates(Resource::Stream),
+        vec![
+            Update::ShardCount { from: 1, to: 2 },
+            Update::RetentionHours { from: 48, to: 24 }
+        ]
+    );
+    assert_eq!(updates(Resource::Bucket), vec![Update::PublicAccessBlock]);
+    assert!(matches!(
+        updates(Resource::Function)[..],
+        [Update::Code { .. }, Update::MemoryMb { from: 256, to: 128 }]
+    ));
+    insta::assert_snapshot!("updates", plan.render(false));
+}
+
+#[test]
+fn resources_not_owned_are_conflicts_unless_adopted() {
+    let d = desired();
+    let mut observed = converged(&d);
+    observed.stream.as_mut().unwrap().owner = Owner::Untagged;
+    observed.function.as_mut().unwrap().owner = Owner::Other("someone".into());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.conflicts.len(), 2);
+    assert!(
+        plan.change(Resource::Mapping).is_none(),
+        "a foreign function's mappings are left alone"
+    );
+    insta::assert_snapshot!("conflicts", plan.render(false));
+
+    let plan = Plan::apply(&d, &observed, ApplyOptions { adopt: true });
+    assert_eq!(
+        plan.conflicts.len(),
+        1,
+        "another deployment's resource is never adopted"
+    );
+    assert_eq!(
+        plan.change(Resource::Stream).unwrap().action,
+        Action::Update {
+            updates: vec![Update::AdoptTag]
+        }
+    );
+}
+
+#[test]
+fn duplicate_mappings_are_deleted() {
+    let d = desired();
+    let mut observed = converged(&d);
+    observed.mappings.push(mapping("m-0", &d));
+    observed.mappings[1].state = "Disabled".into();
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let mappings: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.resource == Resource::Mapping)
+        .collect();
+    assert_eq!(mappings.len(), 2);
+    assert_eq!(
+        (mappings[0].name.as_str(), &mappings[0].action),
+        ("m-1", &Action::NoOp)
+    );
+    assert!(matches!(mappings[1].action, Action::Delete { .. }));
+}
+
+#[test]
+fn destroy_deletes_owned_resources_and_keeps_data() {
+    let d = desired();
+    let mut observed = converged(&d);
+    observed.bucket_has_objects = Some(true);
+    let plan = Plan::destroy(&d, &observed, DestroyOptions::default());
+    let order: Vec<Resource> = plan.changes.iter().map(|c| c.resource).collect();
+    assert_eq!(
+        order,
+        [
+            Resource::Mapping,
+            Resource::Function,
+            Resource::Role,
+            Resource::Stream,
+            Resource::Bucket
+        ]
+    );
+    assert!(matches!(
+        plan.change(Resource::Bucket).unwrap().action,
+        Action::Keep { .. }
+    ));
+    assert_eq!(plan.counts(), (0, 0, 4));
+    insta::assert_snapshot!("destroy_keeps_bucket", plan.render(false));
+
+    let plan = Plan::destroy(&d, &observed, DestroyOptions { force: true });
+    assert_eq!(plan.counts(), (0, 0, 5));
+}
+
+#[test]
+fn destroy_never_touches_foreign_resources() {
+    let d = desired();
+    let mut observed = converged(&d);
+    observed.stream.as_mut().unwrap().owner = Owner::Untagged;
+    observed.function.as_mut().unwrap().owner = Owner::Other("x".into());
+    observed.bucket_has_objects = Some(false);
+    let plan = Plan::destroy(&d, &observed, DestroyOptions { force: true });
+    for r in [Resource::Stream, Resource::Function, Resource::Mapping] {
+        assert!(
+            matches!(plan.change(r).unwrap().action, Action::Keep { .. }),
+            "{r:?}"
+        );
+    }
+    assert!(matches!(
+        plan.change(Resource::Bucket).unwrap().action,
+        Action::Delete { .. }
+    ));
+}
+
+#[test]
+fn thousands_separators() {
+    assert_eq!(thousands(0), "0");
+    assert_eq!(thousands(730), "730");
+    assert_eq!(thousands(1460), "1,460");
+    assert_eq!(thousands(730_000), "730,000");
+}
+
+#[test]
+fn destroy_of_nothing_is_empty() {
+    let d = desired();
+    let plan = Plan::destroy(&d, &Observed::default(), DestroyOptions::default());
+    assert!(plan.is_empty());
+    assert!(
+        plan.render(false)
+            .contains("no changes: deployment `plan-test` is already destroyed")
+    );
+}

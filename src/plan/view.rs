@@ -1,0 +1,447 @@
+//! The plan's printed and JSON form, derived from its typed steps: one `Change` per resource
+//! (created, updated field by field, deleted, kept or untouched), rendered Terraform-style.
+
+use std::fmt::Write as _;
+
+use crate::model::{Desired, HANDLER, RUNTIME};
+
+use super::diff::Phases;
+use super::steps::{
+    BucketPhase, BucketUpdate, ConfigChange, DestroySteps, Fate, FunctionPhase, FunctionUpdate,
+    MappingStep, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate, Target,
+};
+use super::{Action, Change, Mode, Plan, Resource, Update, arch_name, position_name};
+
+impl Update {
+    fn describe(&self) -> String {
+        match self {
+            Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
+            Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
+            Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
+            Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
+            Update::PublicAccessBlock => "block public access: off → on".into(),
+            Update::Encryption => "default encryption: off → SSE-S3".into(),
+            Update::BucketPolicy => "policy: → deny non-TLS requests".into(),
+            Update::TrustPolicy => "trust policy: → lambda.amazonaws.com".into(),
+            Update::Policy => "policy: → stream read, bucket write, function logs".into(),
+            Update::Code { from, to, .. } => {
+                format!("code_sha256: {} → {}", short(from), short(to))
+            }
+            Update::MemoryMb { from, to } => format!("memory_mb: {from} → {to}"),
+            Update::TimeoutS { from, to } => format!("timeout_s: {from} → {to}"),
+            Update::Runtime { from, to } => format!("runtime: {from} → {to}"),
+            Update::Handler { from, to } => format!("handler: {from} → {to}"),
+            Update::RoleArn { from, to } => format!("role: {from} → {to}"),
+            Update::Environment => "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX".into(),
+            Update::Mapping { from, to } => {
+                let mut parts = Vec::new();
+                if from.batch_size != to.batch_size {
+                    parts.push(format!(
+                        "batch_size: {} → {}",
+                        from.batch_size, to.batch_size
+                    ));
+                }
+                if from.maximum_retry_attempts != to.maximum_retry_attempts {
+                    parts.push(format!(
+                        "maximum_retry_attempts: {} → {}",
+                        from.maximum_retry_attempts, to.maximum_retry_attempts
+                    ));
+                }
+                if from.bisect_batch_on_function_error != to.bisect_batch_on_function_error {
+                    parts.push(format!(
+                        "bisect_batch_on_function_error: {} → {}",
+                        from.bisect_batch_on_function_error, to.bisect_batch_on_function_error
+                    ));
+                }
+                if from.report_batch_item_failures != to.report_batch_item_failures {
+                    parts.push("function_response_types: → [ReportBatchItemFailures]".into());
+                }
+                if from.enabled != to.enabled {
+                    parts.push(format!("enabled: {} → {}", from.enabled, to.enabled));
+                }
+                parts.join("\n")
+            }
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// What happens to one resource.
+fn updated(resource: Resource, name: &str, updates: Vec<Update>) -> Change {
+    let action = if updates.is_empty() {
+        Action::NoOp
+    } else {
+        Action::Update { updates }
+    };
+    change(resource, name, action)
+}
+
+fn change(resource: Resource, name: &str, action: Action) -> Change {
+    Change {
+        resource,
+        name: name.to_string(),
+        action,
+    }
+}
+
+/// The changes of an apply plan, in dependency order; a resource blocked by a conflict has
+/// none.
+pub(super) fn apply(phases: &Phases, desired: &Desired) -> Vec<Change> {
+    let mut changes = Vec::new();
+    if let Some(phase) = &phases.stream {
+        changes.push(stream(phase));
+    }
+    if let Some(phase) = &phases.bucket {
+        changes.push(bucket(phase));
+    }
+    if let Some(phase) = &phases.role {
+        changes.push(role(phase));
+        if let Some(step) = &phases.role_policy {
+            let created = matches!(phase, RolePhase::Create(_)) || !phases.role_policy_exists;
+            changes.push(role_policy(step, &desired.consumer.role_name, created));
+        }
+    }
+    if let Some(phase) = &phases.function {
+        changes.push(function(phase.as_ref().ok(), desired));
+    }
+    for step in phases.mappings.iter().flatten() {
+        changes.push(mapping(step));
+    }
+    changes
+}
+
+fn stream(phase: &StreamPhase) -> Change {
+    match phase {
+        StreamPhase::Create { spec, .. } => {
+            let summary = format!(
+                "PROVISIONED, {} shard{}, retention {} h",
+                spec.shard_count,
+                plural(spec.shard_count),
+                spec.retention_hours
+            );
+            change(Resource::Stream, &spec.name, Action::Create { summary })
+        }
+        StreamPhase::Existing { name, updates, .. } => {
+            let updates = updates
+                .iter()
+                .map(|u| match u {
+                    StreamUpdate::AdoptTag(_) => Update::AdoptTag,
+                    StreamUpdate::ToProvisioned { from } => Update::StreamMode {
+                        from: from.clone(),
+                        to: "PROVISIONED".into(),
+                    },
+                    StreamUpdate::ShardCount { from, to } => Update::ShardCount {
+                        from: *from,
+                        to: *to,
+                    },
+                    StreamUpdate::RetentionHours { from, to } => Update::RetentionHours {
+                        from: *from,
+                        to: *to,
+                    },
+                })
+                .collect();
+            updated(Resource::Stream, name, updates)
+        }
+    }
+}
+
+fn bucket(phase: &BucketPhase) -> Change {
+    match phase {
+        BucketPhase::Create(spec) => {
+            let summary = "block public access, SSE-S3 encryption, TLS-only policy".to_string();
+            change(Resource::Bucket, &spec.name, Action::Create { summary })
+        }
+        BucketPhase::Existing { name, updates } => {
+            let updates = updates
+                .iter()
+                .map(|u| match u {
+                    BucketUpdate::AdoptTag { .. } => Update::AdoptTag,
+                    BucketUpdate::BlockPublicAccess => Update::PublicAccessBlock,
+                    BucketUpdate::Encrypt => Update::Encryption,
+                    BucketUpdate::Policy(_) => Update::BucketPolicy,
+                })
+                .collect();
+            updated(Resource::Bucket, name, updates)
+        }
+    }
+}
+
+fn role(phase: &RolePhase) -> Change {
+    match phase {
+        RolePhase::Create(spec) => change(
+            Resource::Role,
+            &spec.name,
+            Action::Create {
+                summary: "assumable by lambda.amazonaws.com".into(),
+            },
+        ),
+        RolePhase::Existing { name, updates, .. } => {
+            let updates = updates
+                .iter()
+                .map(|u| match u {
+                    RoleUpdate::AdoptTag(_) => Update::AdoptTag,
+                    RoleUpdate::TrustPolicy(_) => Update::TrustPolicy,
+                })
+                .collect();
+            updated(Resource::Role, name, updates)
+        }
+    }
+}
+
+fn role_policy(step: &RolePolicyStep, role: &str, created: bool) -> Change {
+    let action = match step {
+        RolePolicyStep::Keep => Action::NoOp,
+        RolePolicyStep::Put { .. } if created => Action::Create {
+            summary: "read the stream, write the bucket's objects, write logs".into(),
+        },
+        // Rewritten with the stream's ARN (when the stream is created, only then known).
+        RolePolicyStep::Put { .. } => Action::Update {
+            updates: vec![Update::Policy],
+        },
+    };
+    change(Resource::RolePolicy, role, action)
+}
+
+/// `phase` is `None` for a function to create without a packaged consumer (code unknown).
+fn function(phase: Option<&FunctionPhase>, desired: &Desired) -> Change {
+    let want = &desired.consumer;
+    match phase {
+        None | Some(FunctionPhase::Create { .. }) => {
+            let code = match phase {
+                Some(FunctionPhase::Create { artifact: a, .. }) => {
+                    format!(", code {} sha256 {}", mib(a.size), short(&a.sha256_base64))
+                }
+                _ => String::new(),
+            };
+            let summary = format!(
+                "{RUNTIME}, {}, {} MB, {} s{code}",
+                arch_name(want.architecture),
+                want.memory_mb,
+                want.timeout_s
+            );
+            change(
+                Resource::Function,
+                &want.function_name,
+                Action::Create { summary },
+            )
+        }
+        Some(FunctionPhase::Existing {
+            config, updates, ..
+        }) => {
+            let mut out = Vec::new();
+            for update in updates {
+                match update {
+                    FunctionUpdate::AdoptTag => out.push(Update::AdoptTag),
+                    FunctionUpdate::Code { from, artifact } => out.push(Update::Code {
+                        from: from.clone(),
+                        to: artifact.sha256_base64.clone(),
+                        architecture: config.architecture,
+                    }),
+                    FunctionUpdate::Configuration { changed } => {
+                        out.extend(changed.iter().map(|c| match c {
+                            ConfigChange::MemoryMb { from, to } => Update::MemoryMb {
+                                from: *from,
+                                to: *to,
+                            },
+                            ConfigChange::TimeoutS { from, to } => Update::TimeoutS {
+                                from: *from,
+                                to: *to,
+                            },
+                            ConfigChange::Runtime { from } => Update::Runtime {
+                                from: from.clone(),
+                                to: RUNTIME.into(),
+                            },
+                            ConfigChange::Handler { from } => Update::Handler {
+                                from: from.clone(),
+                                to: HANDLER.into(),
+                            },
+                            ConfigChange::RoleArn { from, to } => Update::RoleArn {
+                                from: from.clone(),
+                                to: to.clone(),
+                            },
+                            ConfigChange::Environment => Update::Environment,
+                        }))
+                    }
+                }
+            }
+            updated(Resource::Function, &config.name, out)
+        }
+    }
+}
+
+fn mapping(step: &MappingStep) -> Change {
+    match step {
+        MappingStep::Create {
+            stream,
+            function,
+            settings,
+            starting_position,
+        } => {
+            let summary = format!(
+                "batch {}, {}, retries {}, bisect {}, report batch item failures",
+                settings.batch_size,
+                position_name(*starting_position),
+                settings.maximum_retry_attempts,
+                settings.bisect_batch_on_function_error
+            );
+            change(
+                Resource::Mapping,
+                &format!("{stream} → {function}"),
+                Action::Create { summary },
+            )
+        }
+        MappingStep::Keep { uuid } => change(Resource::Mapping, uuid, Action::NoOp),
+        MappingStep::Update { uuid, from, to } => updated(
+            Resource::Mapping,
+            uuid,
+            vec![Update::Mapping {
+                from: from.clone(),
+                to: to.clone(),
+            }],
+        ),
+        MappingStep::DeleteDuplicate { uuid } => change(
+            Resource::Mapping,
+            uuid,
+            Action::Delete {
+                detail: Some("duplicate mapping for the same stream and function".into()),
+            },
+        ),
+    }
+}
+
+/// The changes of a destroy plan, in the order the executor works.
+pub(super) fn destroy(steps: &DestroySteps) -> Vec<Change> {
+    let fate = |resource: Resource, target: &Target| {
+        let action = match &target.fate {
+            Fate::Delete { detail } => Action::Delete {
+                detail: detail.clone(),
+            },
+            Fate::Keep { reason } => Action::Keep {
+                reason: reason.clone(),
+            },
+            Fate::Gone | Fate::BeingDeleted => Action::NoOp,
+        };
+        change(resource, &target.name, action)
+    };
+    steps
+        .mappings
+        .iter()
+        .map(|m| fate(Resource::Mapping, m))
+        .chain([
+            fate(Resource::Function, &steps.function),
+            fate(Resource::Role, &steps.role),
+            fate(Resource::Stream, &steps.stream),
+            fate(Resource::Bucket, &steps.bucket),
+        ])
+        .collect()
+}
+
+impl Plan {
+    /// The plan as text, Terraform-style; `color` adds ANSI colours.
+    pub fn render(&self, color: bool) -> String {
+        let paint = |code: &str, s: &str| {
+            if color {
+                format!("\x1b[{code}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mut out = String::new();
+        let verb = match self.mode {
+            Mode::Apply => "plan",
+            Mode::Destroy => "destroy plan",
+        };
+        let _ = writeln!(
+            out,
+            "kstream {verb} for deployment `{}` in {}",
+            self.deployment, self.region
+        );
+        let _ = writeln!(out);
+        for c in &self.changes {
+            let what = format!("{} `{}`", c.resource.label(), c.name);
+            match &c.action {
+                Action::Create { summary } => {
+                    let _ = writeln!(out, "  {} {what} ({summary})", paint("32", "+"));
+                }
+                Action::Update { updates } => {
+                    let _ = writeln!(out, "  {} {what}", paint("33", "~"));
+                    for u in updates {
+                        for line in u.describe().lines() {
+                            let _ = writeln!(out, "      {line}");
+                        }
+                    }
+                }
+                Action::Delete { detail } => {
+                    let detail = detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "  {} {what}{detail}", paint("31", "-"));
+                }
+                Action::Keep { reason } => {
+                    let _ = writeln!(out, "  {} {what} kept: {reason}", paint("35", "!"));
+                }
+                Action::NoOp => {
+                    let state = match self.mode {
+                        Mode::Apply => "up to date",
+                        Mode::Destroy => "already gone",
+                    };
+                    let _ = writeln!(out, "    {what} {state}");
+                }
+            }
+        }
+        for conflict in &self.conflicts {
+            let _ = writeln!(out, "  {} {}", paint("31", "✗"), conflict.message());
+        }
+        let _ = writeln!(out);
+        let (create, update, delete) = self.counts();
+        if self.is_empty() && self.conflicts.is_empty() {
+            let _ = writeln!(
+                out,
+                "no changes: deployment `{}` is {}",
+                self.deployment,
+                match self.mode {
+                    Mode::Apply => "up to date",
+                    Mode::Destroy => "already destroyed",
+                }
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "plan: {create} to create, {update} to update, {delete} to delete"
+            );
+        }
+        if self.mode == Mode::Apply {
+            let _ = writeln!(
+                out,
+                "cost: {} provisioned shard-hours per month (Kinesis bills every shard-hour; it is not in the free tier)",
+                thousands(self.shard_hours_per_month)
+            );
+        }
+        out
+    }
+}
+
+/// `1460` → `1,460`.
+pub(super) fn thousands(n: u32) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
