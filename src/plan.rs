@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use kstream_contract::env;
 use serde::Serialize;
 
 use crate::config::Architecture;
@@ -124,7 +125,7 @@ impl Update {
             Update::Runtime { from, to } => format!("runtime: {from} → {to}"),
             Update::Handler { from, to } => format!("handler: {from} → {to}"),
             Update::RoleArn { from, to } => format!("role: {from} → {to}"),
-            Update::Environment => "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX".into(),
+            Update::Environment => format!("environment: → {}", env::ALL.join(", ")),
             Update::Mapping { from, to } => {
                 let mut parts = Vec::new();
                 if from.batch_size != to.batch_size {
@@ -929,6 +930,16 @@ mod tests {
             [Update::Code { .. }, Update::MemoryMb { from: 256, to: 128 }]
         ));
         insta::assert_snapshot!("updates", plan.render(false));
+    }
+
+    #[test]
+    fn environment_update_names_every_consumer_variable() {
+        let env = desired().function_env();
+        assert_eq!(env.keys().map(String::as_str).collect::<Vec<_>>(), env::ALL);
+        assert_eq!(
+            Update::Environment.describe(),
+            "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX"
+        );
     }
 
     #[test]
