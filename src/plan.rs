@@ -435,7 +435,7 @@ impl Plan {
             };
             let summary = format!(
                 "{RUNTIME}, {}, {} MB, {} s{code}",
-                arch_name(want.architecture),
+                want.architecture.as_str(),
                 want.memory_mb,
                 want.timeout_s
             );
@@ -515,7 +515,7 @@ impl Plan {
             let summary = format!(
                 "batch {}, {}, retries {}, bisect {}, report batch item failures",
                 want.batch_size,
-                position_name(desired.consumer.starting_position),
+                desired.consumer.starting_position.as_str(),
                 want.maximum_retry_attempts,
                 want.bisect_batch_on_function_error
             );
@@ -754,22 +754,6 @@ fn plural(n: u32) -> &'static str {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// The API name of an architecture.
-pub fn arch_name(arch: Architecture) -> &'static str {
-    match arch {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
-/// The API name of a starting position.
-pub fn position_name(pos: crate::config::StartingPosition) -> &'static str {
-    match pos {
-        crate::config::StartingPosition::TrimHorizon => "TRIM_HORIZON",
-        crate::config::StartingPosition::Latest => "LATEST",
-    }
 }
 
 #[cfg(test)]
