@@ -35,6 +35,32 @@ pub enum Architecture {
     Arm64,
 }
 
+impl Architecture {
+    /// Every architecture, in the order messages list them.
+    pub const ALL: [Architecture; 2] = [Architecture::X86_64, Architecture::Arm64];
+
+    /// The name in `deploy.toml` and in the Lambda API: `x86_64` or `arm64`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// The Rust target triple the consumer is built for.
+    pub const fn target_triple(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64-unknown-linux-gnu",
+            Architecture::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// The architecture Lambda names `name`, if kstream knows it.
+    pub fn from_aws(name: &str) -> Option<Architecture> {
+        Self::ALL.into_iter().find(|arch| arch.as_str() == name)
+    }
+}
+
 /// Where a new event source mapping starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -43,6 +69,28 @@ pub enum StartingPosition {
     TrimHorizon,
     /// Only records put after the mapping exists.
     Latest,
+}
+
+impl StartingPosition {
+    /// Every starting position kstream configures, in the order messages list them.
+    pub const ALL: [StartingPosition; 2] =
+        [StartingPosition::TrimHorizon, StartingPosition::Latest];
+
+    /// The name in `deploy.toml` and in the Lambda API: `TRIM_HORIZON` or `LATEST`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StartingPosition::TrimHorizon => "TRIM_HORIZON",
+            StartingPosition::Latest => "LATEST",
+        }
+    }
+
+    /// The starting position Lambda names `name`, if kstream configures it (`AT_TIMESTAMP`
+    /// is not).
+    pub fn from_aws(name: &str) -> Option<StartingPosition> {
+        Self::ALL
+            .into_iter()
+            .find(|position| position.as_str() == name)
+    }
 }
 
 /// A validated deployment: what the user wants to exist.

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use kstream_contract::env;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -19,10 +20,6 @@ pub const ROLE_POLICY_NAME: &str = "kstream-consumer";
 pub const RUNTIME: &str = "provided.al2023";
 /// Handler name (ignored by custom runtimes, but required by the API).
 pub const HANDLER: &str = "bootstrap";
-/// Environment variable carrying the bucket name into the consumer.
-pub const ENV_BUCKET: &str = "KSTREAM_BUCKET";
-/// Environment variable carrying the object key prefix into the consumer.
-pub const ENV_KEY_PREFIX: &str = "KSTREAM_KEY_PREFIX";
 
 /// Who a resource belongs to, read from its `kstream:deployment` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,11 +87,14 @@ impl Desired {
         partition_of(&self.region)
     }
 
-    /// Environment of the consumer function.
+    /// Environment of the consumer function: every variable of [`env::ALL`].
     pub fn function_env(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (ENV_BUCKET.to_string(), self.bucket.clone()),
-            (ENV_KEY_PREFIX.to_string(), self.consumer.key_prefix.clone()),
+            (env::BUCKET.to_string(), self.bucket.clone()),
+            (
+                env::KEY_PREFIX.to_string(),
+                self.consumer.key_prefix.clone(),
+            ),
         ])
     }
 

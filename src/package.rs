@@ -165,7 +165,7 @@ fn workspace(root: &Path, arch: Architecture) -> Result<Artifact> {
     let path = root
         .join("target")
         .join("kstream")
-        .join(arch_name(arch))
+        .join(arch.as_str())
         .join("bootstrap.zip");
     write_atomically(&path, &zip)?;
     let artifact = Artifact {
@@ -216,20 +216,6 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("failed to move the zip to `{}`", path.display()))
 }
 
-fn arch_name(arch: Architecture) -> &'static str {
-    match arch {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
-fn target_triple(arch: Architecture) -> &'static str {
-    match arch {
-        Architecture::X86_64 => "x86_64-unknown-linux-gnu",
-        Architecture::Arm64 => "aarch64-unknown-linux-gnu",
-    }
-}
-
 fn elf_machine(arch: Architecture) -> u16 {
     match arch {
         Architecture::X86_64 => elf::EM_X86_64.0,
@@ -239,7 +225,7 @@ fn elf_machine(arch: Architecture) -> u16 {
 
 /// Builds the consumer for `arch` and returns the path of the `bootstrap` binary.
 fn build(root: &Path, arch: Architecture) -> Result<PathBuf> {
-    let triple = target_triple(arch);
+    let triple = arch.target_triple();
     if find_on_path("cargo-lambda").is_some() {
         build_with_cargo_lambda(root, arch)
     } else if target_installed(triple) {
@@ -247,7 +233,7 @@ fn build(root: &Path, arch: Architecture) -> Result<PathBuf> {
     } else {
         bail!(
             "cannot build the consumer for `{arch}`: `cargo-lambda` is not installed and the Rust target `{triple}` is not either\n  hint: put cargo-lambda on PATH (in the kstream checkout: `eval \"$(scripts/cargo-lambda env)\"`), which cross-compiles for any architecture, or add the target with `rustup target add {triple}`; or set `consumer.zip` to a prebuilt zip",
-            arch = arch_name(arch)
+            arch = arch.as_str()
         )
     }
 }
@@ -260,16 +246,14 @@ fn build_with_cargo_lambda(root: &Path, arch: Architecture) -> Result<PathBuf> {
     let lambda_dir = root
         .join("target")
         .join("kstream")
-        .join(arch_name(arch))
+        .join(arch.as_str())
         .join("cargo-lambda");
+    // Not `--{arch}`: cargo-lambda spells x86_64 with a hyphen (`--x86-64`).
     let arch_flag = match arch {
         Architecture::X86_64 => "--x86-64",
         Architecture::Arm64 => "--arm64",
     };
-    eprintln!(
-        "building consumer for {} with cargo-lambda",
-        arch_name(arch)
-    );
+    eprintln!("building consumer for {} with cargo-lambda", arch.as_str());
     let status = Command::new(cargo())
         .args(["lambda", "build", "--profile", "lambda", arch_flag])
         .args(["--package", "consumer", "--bin", BOOTSTRAP, "--lambda-dir"])
@@ -294,10 +278,10 @@ fn build_with_cargo_lambda(root: &Path, arch: Architecture) -> Result<PathBuf> {
 }
 
 fn build_with_cargo(root: &Path, arch: Architecture) -> Result<PathBuf> {
-    let triple = target_triple(arch);
+    let triple = arch.target_triple();
     eprintln!(
         "building consumer for {} with cargo (target `{triple}`)",
-        arch_name(arch)
+        arch.as_str()
     );
     let mut child = Command::new(cargo())
         .args(["build", "--profile", "lambda", "--package", "consumer"])
@@ -478,16 +462,16 @@ pub fn elf_needs(binary: &[u8]) -> Result<ElfNeeds> {
 pub fn check_binary(binary: &[u8], arch: Architecture) -> Result<()> {
     let needs = elf_needs(binary)?;
     if needs.machine != elf_machine(arch) {
-        let found = [Architecture::X86_64, Architecture::Arm64]
+        let found = Architecture::ALL
             .into_iter()
             .find(|arch| elf_machine(*arch) == needs.machine)
             .map_or_else(
                 || format!("ELF machine {}", needs.machine),
-                |arch| arch_name(arch).to_owned(),
+                |arch| arch.as_str().to_owned(),
             );
         bail!(
             "it is built for `{found}`, but the function's architecture is `{want}`\n  hint: set `consumer.architecture = \"{want}\"` only with a binary built for it, or build for `{want}`",
-            want = arch_name(arch)
+            want = arch.as_str()
         );
     }
     check_glibc(needs.versions.iter().map(String::as_str))

@@ -44,8 +44,7 @@ pub const MAX_BATCH_RECORDS: usize = 500;
 pub const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
 /// Most bytes of one record, data and partition key together.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// Longest partition key, in Unicode characters.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+pub use kstream_contract::MAX_PARTITION_KEY_CHARS;
 /// Error code of an entry refused because its shard is over its write limit.
 pub const THROTTLED: &str = "ProvisionedThroughputExceededException";
 /// Error code of an entry that failed inside Kinesis.

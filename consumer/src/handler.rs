@@ -10,12 +10,12 @@ use std::time::Instant;
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures::StreamExt as _;
+use kstream_contract::{KeyError, KeyRule};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error_chain;
-use crate::key::{KeyError, KeyRule};
 use crate::sink::{Metadata, ObjectSink, SinkError};
 
 /// Content type of a record whose data is valid UTF-8 (the empty record included).
@@ -79,7 +79,7 @@ pub enum RecordError {
 pub struct PreparedObject {
     /// The record's sequence number (its batch item identifier).
     pub sequence_number: String,
-    /// Object key, see [`crate::key`].
+    /// Object key, see [`KeyRule`].
     pub key: String,
     /// The record's data, exactly.
     pub body: Vec<u8>,

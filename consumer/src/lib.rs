@@ -1,26 +1,23 @@
 //! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object.
 //!
-//! - [`key`]: the object key rule (flat, unique per record, deterministic, ≤ 1,024 bytes).
 //! - [`handler`]: one batch in, objects written concurrently, per-record failures out.
 //! - [`sink`]: the [`ObjectSink`] trait and its S3 adapter (the only AWS code).
+//!
+//! The object key rule and the environment variable names are kstream's contract with the
+//! CLI, defined in `kstream_contract` ([`KeyRule`], `kstream_contract::env`).
 //!
 //! `main.rs` only reads [`Settings`], builds the S3 client and runs the Lambda runtime.
 
 pub mod handler;
-pub mod key;
 pub mod sink;
 
 pub use handler::{EventError, handle_event};
-pub use key::KeyRule;
+pub use kstream_contract::KeyRule;
 pub use sink::{ObjectSink, S3Sink, SinkError};
 
 use std::error::Error as StdError;
 
-/// Environment variable naming the bucket objects are written to (required).
-pub const BUCKET_ENV: &str = "KSTREAM_BUCKET";
-
-/// Environment variable holding the object key prefix (optional, default empty).
-pub const KEY_PREFIX_ENV: &str = "KSTREAM_KEY_PREFIX";
+use kstream_contract::{PrefixTooLong, env};
 
 /// The consumer's configuration, from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +32,14 @@ pub struct Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// `KSTREAM_BUCKET` is unset or empty.
-    #[error("`{BUCKET_ENV}` is not set: the consumer needs the name of the bucket to write to")]
+    #[error(
+        "`{}` is not set: the consumer needs the name of the bucket to write to",
+        env::BUCKET
+    )]
     MissingBucket,
     /// `KSTREAM_KEY_PREFIX` is too long.
-    #[error("invalid `{KEY_PREFIX_ENV}`")]
-    KeyPrefix(#[source] key::PrefixTooLong),
+    #[error("invalid `{}`", env::KEY_PREFIX)]
+    KeyPrefix(#[source] PrefixTooLong),
 }
 
 impl Settings {
@@ -50,10 +50,10 @@ impl Settings {
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let bucket = lookup(BUCKET_ENV)
+        let bucket = lookup(env::BUCKET)
             .filter(|bucket| !bucket.is_empty())
             .ok_or(SettingsError::MissingBucket)?;
-        let prefix = lookup(KEY_PREFIX_ENV).unwrap_or_default();
+        let prefix = lookup(env::KEY_PREFIX).unwrap_or_default();
         let keys = KeyRule::new(prefix).map_err(SettingsError::KeyPrefix)?;
         Ok(Self { bucket, keys })
     }
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn bucket_is_required() {
-        for vars in [&[][..], &[(BUCKET_ENV, "")][..]] {
+        for vars in [&[][..], &[(env::BUCKET, "")][..]] {
             let err = settings(vars).unwrap_err();
             assert_eq!(
                 err.to_string(),
@@ -98,17 +98,17 @@ mod tests {
 
     #[test]
     fn key_prefix_defaults_to_empty() {
-        let got = settings(&[(BUCKET_ENV, "b")]).unwrap();
+        let got = settings(&[(env::BUCKET, "b")]).unwrap();
         assert_eq!(got.bucket, "b");
         assert_eq!(got.keys.prefix(), "");
-        let got = settings(&[(BUCKET_ENV, "b"), (KEY_PREFIX_ENV, "events/")]).unwrap();
+        let got = settings(&[(env::BUCKET, "b"), (env::KEY_PREFIX, "events/")]).unwrap();
         assert_eq!(got.keys.prefix(), "events/");
     }
 
     #[test]
     fn overlong_key_prefix_is_reported_with_its_cause() {
         let prefix = "p".repeat(300);
-        let err = settings(&[(BUCKET_ENV, "b"), (KEY_PREFIX_ENV, &prefix)]).unwrap_err();
+        let err = settings(&[(env::BUCKET, "b"), (env::KEY_PREFIX, &prefix)]).unwrap_err();
         assert_eq!(
             error_chain(&err),
             "invalid `KSTREAM_KEY_PREFIX`: key prefix is 300 bytes long; at most 256 bytes are allowed"

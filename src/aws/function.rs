@@ -16,10 +16,7 @@ use crate::package::Artifact;
 use crate::ui::Progress;
 
 fn to_lambda(arch: Architecture) -> LambdaArch {
-    match arch {
-        Architecture::X86_64 => LambdaArch::X8664,
-        Architecture::Arm64 => LambdaArch::Arm64,
-    }
+    LambdaArch::from(arch.as_str())
 }
 
 /// The function as it is, or `None` when it does not exist.
@@ -45,10 +42,11 @@ pub async fn observe(
             .flatten()
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    let architecture = c.architectures().first().map(|a| match a {
-        LambdaArch::Arm64 => Architecture::Arm64,
-        _ => Architecture::X86_64,
-    });
+    // Lambda's default architecture stands in for one kstream does not know.
+    let architecture = c
+        .architectures()
+        .first()
+        .map(|a| Architecture::from_aws(a.as_str()).unwrap_or(Architecture::X86_64));
     let env = c
         .environment()
         .and_then(|e| e.variables())

@@ -26,11 +26,9 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
                 .contains(&FunctionResponseType::ReportBatchItemFailures),
             enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
         },
-        starting_position: match m.starting_position() {
-            Some(EventSourcePosition::TrimHorizon) => Some(StartingPosition::TrimHorizon),
-            Some(EventSourcePosition::Latest) => Some(StartingPosition::Latest),
-            _ => None,
-        },
+        starting_position: m
+            .starting_position()
+            .and_then(|p| StartingPosition::from_aws(p.as_str())),
     }
 }
 
@@ -81,10 +79,7 @@ pub async fn create(
     progress.step(&format!(
         "creating event source mapping to function `{function_name}`"
     ));
-    let position = match position {
-        StartingPosition::TrimHorizon => EventSourcePosition::TrimHorizon,
-        StartingPosition::Latest => EventSourcePosition::Latest,
-    };
+    let position = EventSourcePosition::from(position.as_str());
     let out = retry(
         progress,
         &format!("create the event source mapping to function `{function_name}`"),

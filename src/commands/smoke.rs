@@ -3,7 +3,8 @@
 //! Puts N records with unique markers (partition key `smoke-<run id>-<i>`), then polls the
 //! bucket, with a deadline, until each record is an object with exactly the record's bytes.
 //! The object of a record is found by its key: `<key_prefix><encoded partition key>-` then
-//! the arrival time, then `-<sequence number>.txt` (the consumer's key rule). Prints the
+//! the arrival time, then `-<sequence number>.txt` (the consumer's key rule, matched by
+//! `kstream_contract`'s [`KeyRule::is_key_of`]). Prints the
 //! put→object latency (p50/p95/max, measured from the put's acknowledgement to the poll that
 //! saw the object, so within one poll interval) and fails naming every record that is
 //! missing or different.
@@ -11,7 +12,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
+use kstream_contract::{KeyRule, encode_partition_key};
 use serde::Serialize;
 use serde_json::json;
 
@@ -28,50 +30,6 @@ const FIRST_POLL: Duration = Duration::from_millis(100);
 const MAX_POLL: Duration = Duration::from_millis(250);
 /// Most record names listed in an error.
 const MAX_NAMED: usize = 20;
-
-/// Percent-encode a partition key as the consumer does in object keys: bytes outside
-/// `[A-Za-z0-9_.-]`, and a leading `.`, become `%XX`. (Keys encoding to more than 512 bytes
-/// are shortened by the consumer; smoke keys are far shorter.)
-pub fn encode_partition_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for (i, byte) in key.bytes().enumerate() {
-        let keep =
-            byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' || (byte == b'.' && i > 0);
-        if keep {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
-}
-
-/// Whether `object_key` is the object of the record with `partition_key` and
-/// `sequence_number`: `<prefix><encoded key>-<YYYY-MM-DD-HHMMSS>-<sequence number>.txt`.
-pub fn is_object_of(
-    object_key: &str,
-    prefix: &str,
-    partition_key: &str,
-    sequence_number: &str,
-) -> bool {
-    let head = format!("{prefix}{}-", encode_partition_key(partition_key));
-    let tail = format!("-{sequence_number}.txt");
-    let Some(middle) = object_key
-        .strip_prefix(&head)
-        .and_then(|rest| rest.strip_suffix(&tail))
-    else {
-        return false;
-    };
-    // YYYY-MM-DD-HHMMSS
-    middle.len() == 17
-        && middle.bytes().enumerate().all(|(i, b)| {
-            if matches!(i, 4 | 7 | 10) {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        })
-}
 
 /// Latency percentiles (nearest rank), in seconds rounded to milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -128,7 +86,8 @@ pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
     let (config, clients) = connect(cli).await?;
     let stream = config.stream.name.clone();
     let bucket = config.bucket.name.clone();
-    let prefix = config.consumer.key_prefix.clone();
+    let keys = KeyRule::new(config.consumer.key_prefix.as_str())
+        .context("invalid `consumer.key_prefix`")?;
     let progress = Progress::stderr();
     let run_id = format!("{:08x}", rand::random::<u32>());
     let records = smoke_records(&run_id, args.count);
@@ -168,7 +127,8 @@ pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
     let started = Instant::now();
     let deadline = started + args.timeout;
     let list_prefix = format!(
-        "{prefix}{}",
+        "{}{}",
+        keys.prefix(),
         encode_partition_key(&format!("smoke-{run_id}-"))
     );
     let mut pause = FIRST_POLL;
@@ -189,9 +149,7 @@ pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
             let Some(seq) = &t.sequence_number else {
                 continue;
             };
-            if t.object.is_some()
-                || !is_object_of(&object.key, &prefix, &records[i].partition_key, seq)
-            {
+            if t.object.is_some() || !keys.is_key_of(&object.key, &records[i].partition_key, seq) {
                 continue;
             }
             let body = objects::get(&clients.s3, &bucket, &object.key).await?;
@@ -294,41 +252,6 @@ fn names(keys: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encoding_matches_the_consumer_key_rule() {
-        for (key, want) in [
-            ("smoke-0a1b2c3d-7", "smoke-0a1b2c3d-7"),
-            ("a/b", "a%2Fb"),
-            ("..", "%2E."),
-            ("a b", "a%20b"),
-            ("100%", "100%25"),
-            ("~", "%7E"),
-            ("é", "%C3%A9"),
-            ("🦀", "%F0%9F%A6%80"),
-        ] {
-            assert_eq!(encode_partition_key(key), want, "{key}");
-        }
-    }
-
-    #[test]
-    fn objects_are_matched_by_key_and_sequence_number() {
-        let seq = "49590338271490256608559692538361571095921575989136588898";
-        let key = format!("events/smoke-ab-1-2024-03-09-070504-{seq}.txt");
-        assert!(is_object_of(&key, "events/", "smoke-ab-1", seq));
-        assert!(!is_object_of(&key, "events/", "smoke-ab-1", "1"));
-        assert!(!is_object_of(&key, "", "smoke-ab-1", seq));
-        // `smoke-ab-1` must not match the object of `smoke-ab-10`.
-        let ten = format!("events/smoke-ab-10-2024-03-09-070504-{seq}.txt");
-        assert!(!is_object_of(&ten, "events/", "smoke-ab-1", seq));
-        assert!(is_object_of(&ten, "events/", "smoke-ab-10", seq));
-        assert!(!is_object_of(
-            &format!("events/smoke-ab-1-2024-03-09-07050x-{seq}.txt"),
-            "events/",
-            "smoke-ab-1",
-            seq
-        ));
-    }
 
     #[test]
     fn latency_percentiles_by_nearest_rank() {

@@ -12,7 +12,6 @@ use serde::Serialize;
 use super::connect;
 use crate::aws::{objects, records};
 use crate::cli::Cli;
-use crate::config::{Architecture, StartingPosition};
 use crate::model::{Desired, Observed, Owner};
 use crate::producer::ShardMap;
 
@@ -117,20 +116,6 @@ pub struct BucketStatus {
     pub more_objects: bool,
 }
 
-fn architecture(a: Architecture) -> &'static str {
-    match a {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
-fn starting_position(p: StartingPosition) -> &'static str {
-    match p {
-        StartingPosition::TrimHorizon => "TRIM_HORIZON",
-        StartingPosition::Latest => "LATEST",
-    }
-}
-
 impl Status {
     /// Assemble the status from what was observed.
     pub fn new(
@@ -165,7 +150,7 @@ impl Status {
                 name: desired.consumer.function_name.clone(),
                 state: f.state.clone(),
                 last_update_status: f.last_update_status.clone(),
-                architecture: f.architecture.map(|a| architecture(a).to_string()),
+                architecture: f.architecture.map(|a| a.as_str().to_string()),
                 runtime: f.runtime.clone(),
                 memory_mb: f.memory_mb,
                 timeout_s: f.timeout_s,
@@ -181,9 +166,7 @@ impl Status {
                     uuid: m.uuid.clone(),
                     state: m.state.clone(),
                     batch_size: m.settings.batch_size,
-                    starting_position: m
-                        .starting_position
-                        .map(|p| starting_position(p).to_string()),
+                    starting_position: m.starting_position.map(|p| p.as_str().to_string()),
                 })
                 .collect(),
             bucket: observed.bucket.as_ref().map(|b| BucketStatus {
@@ -363,6 +346,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Architecture, StartingPosition};
     use crate::model::{
         MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedStream,
     };

@@ -3,6 +3,8 @@
 //! Each rule gets the full dotted key for its messages and returns every rule the value
 //! breaks, each with its own message. An empty list means the value is valid.
 
+use kstream_contract::MAX_KEY_PREFIX_BYTES;
+
 /// One broken rule: the message, and help if the user can act on something specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Problem {
@@ -269,15 +271,12 @@ pub(super) fn endpoint_url(key: &str, value: &str) -> Vec<Problem> {
     problems
 }
 
-/// Most bytes in `consumer.key_prefix`.
-const KEY_PREFIX_MAX: usize = 256;
-
-/// Object key prefix: at most 256 bytes of printable ASCII other than `\`, not starting with `/`.
+/// Object key prefix: at most [`MAX_KEY_PREFIX_BYTES`] (256) bytes of printable ASCII other than `\`, not starting with `/`.
 pub(super) fn key_prefix(key: &str, value: &str) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if value.len() > KEY_PREFIX_MAX {
+    if value.len() > MAX_KEY_PREFIX_BYTES {
         problems.push(Problem::new(format!(
-            "`{key}` must be at most {KEY_PREFIX_MAX} bytes long, got {}",
+            "`{key}` must be at most {MAX_KEY_PREFIX_BYTES} bytes long, got {}",
             value.len()
         )));
     }

@@ -12,6 +12,7 @@ pub fn starter(name: &str, bucket: &str) -> String {
     let function_name = quote(&function_name);
     let name = quote(name);
     let bucket = quote(bucket);
+    let max_prefix = kstream_contract::MAX_KEY_PREFIX_BYTES;
     format!(
         r#"# kstream deployment config.
 #
@@ -81,7 +82,7 @@ maximum_retry_attempts = 10
 # On a function error, split the batch in two and retry each half, so one bad
 # record does not hold back the rest: true or false. Default: true.
 bisect_batch_on_function_error = true
-# Prefix of every object key, like "events/". At most 256 bytes of printable
+# Prefix of every object key, like "events/". At most {max_prefix} bytes of printable
 # ASCII (space to `~`) except `\`; must not start with `/`. Default: "" (keys at
 # the top of the bucket).
 key_prefix = ""

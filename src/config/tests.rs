@@ -971,3 +971,26 @@ fn enums_serialize_as_spelled_in_the_config() {
         assert_eq!(json.unwrap(), expected);
     }
 }
+
+#[test]
+fn enums_know_their_own_spelling() {
+    for arch in Architecture::ALL {
+        let json = serde_json::to_string(&arch).unwrap();
+        assert_eq!(json, format!("\"{}\"", arch.as_str()));
+        assert_eq!(Architecture::from_aws(arch.as_str()), Some(arch));
+    }
+    assert_eq!(Architecture::from_aws("x86"), None);
+    assert_eq!(
+        Architecture::Arm64.target_triple(),
+        "aarch64-unknown-linux-gnu"
+    );
+    for position in StartingPosition::ALL {
+        let json = serde_json::to_string(&position).unwrap();
+        assert_eq!(json, format!("\"{}\"", position.as_str()));
+        assert_eq!(
+            StartingPosition::from_aws(position.as_str()),
+            Some(position)
+        );
+    }
+    assert_eq!(StartingPosition::from_aws("AT_TIMESTAMP"), None);
+}

@@ -46,10 +46,6 @@ const DEFAULT_TIMEOUT_S: u32 = 30;
 const DEFAULT_BATCH_SIZE: u32 = 100;
 const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: i32 = 10;
 
-const ARCHITECTURES: &[(&str, Architecture)] = &[
-    ("x86_64", Architecture::X86_64),
-    ("arm64", Architecture::Arm64),
-];
 /// Other names people use for the architectures.
 const ARCHITECTURE_ALIASES: &[(&str, &str)] = &[
     ("aarch64", "arm64"),
@@ -57,10 +53,6 @@ const ARCHITECTURE_ALIASES: &[(&str, &str)] = &[
     ("amd64", "x86_64"),
     ("x64", "x86_64"),
     ("x86", "x86_64"),
-];
-const STARTING_POSITIONS: &[(&str, StartingPosition)] = &[
-    ("TRIM_HORIZON", StartingPosition::TrimHorizon),
-    ("LATEST", StartingPosition::Latest),
 ];
 
 /// Parses `text` and validates it into a [`Config`], reporting every problem found.
@@ -201,7 +193,8 @@ fn consumer(
         architecture: cx.choice(
             table,
             "architecture",
-            ARCHITECTURES,
+            &Architecture::ALL,
+            Architecture::as_str,
             ARCHITECTURE_ALIASES,
             Architecture::X86_64,
         ),
@@ -209,7 +202,8 @@ fn consumer(
         starting_position: cx.choice(
             table,
             "starting_position",
-            STARTING_POSITIONS,
+            &StartingPosition::ALL,
+            StartingPosition::as_str,
             &[],
             StartingPosition::TrimHorizon,
         ),
@@ -570,12 +564,14 @@ impl Cx<'_> {
         default
     }
 
-    /// One of `choices` (exact, case-sensitive) at `key`, or `default`.
+    /// One of `choices`, spelled as `name` gives it (exact, case-sensitive), at `key`, or
+    /// `default`.
     fn choice<T: Copy>(
         &mut self,
         table: &Table<'_>,
         key: &str,
-        choices: &[(&str, T)],
+        choices: &[T],
+        name: fn(T) -> &'static str,
         aliases: &[(&str, &str)],
         default: T,
     ) -> T {
@@ -583,14 +579,14 @@ impl Cx<'_> {
             return default;
         };
         if let DeValue::String(s) = value.get_ref()
-            && let Some((_, choice)) = choices.iter().find(|(name, _)| *name == s.as_ref())
+            && let Some(choice) = choices.iter().find(|choice| name(**choice) == s.as_ref())
         {
             return *choice;
         }
         let full = table.key(key);
         let allowed: Vec<String> = choices
             .iter()
-            .map(|(name, _)| format!("`\"{name}\"`"))
+            .map(|choice| format!("`\"{}\"`", name(*choice)))
             .collect();
         let allowed = join_or(&allowed);
         let (got, help) = match value.get_ref() {
@@ -598,9 +594,9 @@ impl Cx<'_> {
                 let alias = aliases
                     .iter()
                     .find(|(alias, _)| alias.eq_ignore_ascii_case(s))
-                    .map(|(_, name)| *name);
+                    .map(|(_, choice)| *choice);
                 let near =
-                    alias.or_else(|| rules::closest(s, choices.iter().map(|(name, _)| *name)));
+                    alias.or_else(|| rules::closest(s, choices.iter().map(|choice| name(*choice))));
                 (
                     format!("`{s:?}`"),
                     near.map(|name| format!("did you mean `\"{name}\"`?")),

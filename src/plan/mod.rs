@@ -295,19 +295,3 @@ impl Plan {
         counts
     }
 }
-
-/// The API name of an architecture.
-pub fn arch_name(arch: Architecture) -> &'static str {
-    match arch {
-        Architecture::X86_64 => "x86_64",
-        Architecture::Arm64 => "arm64",
-    }
-}
-
-/// The API name of a starting position.
-pub fn position_name(pos: crate::config::StartingPosition) -> &'static str {
-    match pos {
-        crate::config::StartingPosition::TrimHorizon => "TRIM_HORIZON",
-        crate::config::StartingPosition::Latest => "LATEST",
-    }
-}

@@ -161,6 +161,19 @@ fn changed_fields_are_updates() {
 }
 
 #[test]
+fn environment_update_names_every_consumer_variable() {
+    let env = desired().function_env();
+    assert_eq!(
+        env.keys().map(String::as_str).collect::<Vec<_>>(),
+        kstream_contract::env::ALL
+    );
+    assert_eq!(
+        Update::Environment.describe(),
+        "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX"
+    );
+}
+
+#[test]
 fn resources_not_owned_are_conflicts_unless_adopted() {
     let d = desired();
     let mut observed = converged(&d);

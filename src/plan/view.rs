@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use kstream_contract::env;
+
 use crate::model::{Desired, HANDLER, RUNTIME};
 
 use super::diff::Phases;
@@ -10,10 +12,10 @@ use super::steps::{
     BucketPhase, BucketUpdate, ConfigChange, DestroySteps, Fate, FunctionPhase, FunctionUpdate,
     MappingStep, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate, Target,
 };
-use super::{Action, Change, Mode, Plan, Resource, Update, arch_name, position_name};
+use super::{Action, Change, Mode, Plan, Resource, Update};
 
 impl Update {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
             Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
@@ -32,7 +34,7 @@ impl Update {
             Update::Runtime { from, to } => format!("runtime: {from} → {to}"),
             Update::Handler { from, to } => format!("handler: {from} → {to}"),
             Update::RoleArn { from, to } => format!("role: {from} → {to}"),
-            Update::Environment => "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX".into(),
+            Update::Environment => format!("environment: → {}", env::ALL.join(", ")),
             Update::Mapping { from, to } => {
                 let mut parts = Vec::new();
                 if from.batch_size != to.batch_size {
@@ -218,7 +220,7 @@ fn function(phase: Option<&FunctionPhase>, desired: &Desired) -> Change {
             };
             let summary = format!(
                 "{RUNTIME}, {}, {} MB, {} s{code}",
-                arch_name(want.architecture),
+                want.architecture.as_str(),
                 want.memory_mb,
                 want.timeout_s
             );
@@ -283,7 +285,7 @@ fn mapping(step: &MappingStep) -> Change {
             let summary = format!(
                 "batch {}, {}, retries {}, bisect {}, report batch item failures",
                 settings.batch_size,
-                position_name(*starting_position),
+                starting_position.as_str(),
                 settings.maximum_retry_attempts,
                 settings.bisect_batch_on_function_error
             );

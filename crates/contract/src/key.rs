@@ -21,7 +21,10 @@
 //!   so long keys sharing a prefix still get different object keys. The encoding never
 //!   produces `~`, so a shortened key cannot collide with one that was short enough to keep.
 //! - The key prefix (`KSTREAM_KEY_PREFIX`, e.g. `events/`) is used as given; at most
-//!   256 bytes.
+//!   [`MAX_KEY_PREFIX_BYTES`] (256) bytes.
+//!
+//! The consumer makes keys with [`KeyRule::object_key`]; `kstream smoke` finds the object of
+//! a record it put with [`KeyRule::is_key_of`], without knowing the arrival time.
 
 use std::fmt::Write as _;
 
@@ -29,20 +32,16 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// S3's limit on the length of an object key, in bytes.
-pub const S3_MAX_KEY_BYTES: usize = 1024;
-
-/// Longest encoded partition key kept in an object key, in bytes.
-pub const MAX_ENCODED_PARTITION_KEY_BYTES: usize = 512;
-
-/// Longest accepted key prefix, in bytes (leaves room for the rest of the key within 1,024).
-pub const MAX_KEY_PREFIX_BYTES: usize = 256;
+use crate::{MAX_ENCODED_PARTITION_KEY_BYTES, MAX_KEY_PREFIX_BYTES, S3_MAX_KEY_BYTES};
 
 /// Length of `~` + 16 hex digits appended to a shortened partition key.
 const HASH_SUFFIX_BYTES: usize = 17;
 
-/// `-YYYY-MM-DD-HHMMSS-` around the timestamp plus the `.txt` suffix.
-const FIXED_BYTES: usize = "-2024-01-01-000000-".len() + ".txt".len();
+/// Length of the `YYYY-MM-DD-HHMMSS` timestamp.
+const TIMESTAMP_BYTES: usize = "2024-01-01-000000".len();
+
+/// The `-` on either side of the timestamp plus the `.txt` suffix and the timestamp itself.
+const FIXED_BYTES: usize = 2 + TIMESTAMP_BYTES + ".txt".len();
 
 /// Why a record could not be given a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,16 +93,50 @@ impl KeyRule {
         arrival: OffsetDateTime,
         sequence_number: &str,
     ) -> Result<String, KeyError> {
-        if sequence_number.is_empty() || !sequence_number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(KeyError::InvalidSequenceNumber(sequence_number.to_owned()));
-        }
+        check_sequence_number(sequence_number)?;
         let timestamp = arrival
             .to_offset(time::UtcOffset::UTC)
             .format(format_description!(
                 "[year]-[month]-[day]-[hour][minute][second]"
             ))
             .map_err(|_| KeyError::InvalidArrivalTime)?;
+        let encoded = self.encoded_partition_key(partition_key, sequence_number)?;
 
+        let key = format!("{}{encoded}-{timestamp}-{sequence_number}.txt", self.prefix);
+        debug_assert!(key.len() <= S3_MAX_KEY_BYTES);
+        Ok(key)
+    }
+
+    /// Whether `object_key` is the key of the record with `partition_key` and
+    /// `sequence_number`, whatever its arrival time.
+    pub fn is_key_of(&self, object_key: &str, partition_key: &str, sequence_number: &str) -> bool {
+        if check_sequence_number(sequence_number).is_err() {
+            return false;
+        }
+        let Ok(encoded) = self.encoded_partition_key(partition_key, sequence_number) else {
+            return false;
+        };
+        let Some(timestamp) = object_key
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_prefix(encoded.as_str()))
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_suffix(".txt"))
+            .and_then(|rest| rest.strip_suffix(sequence_number))
+            .and_then(|rest| rest.strip_suffix('-'))
+        else {
+            return false;
+        };
+        is_timestamp(timestamp)
+    }
+
+    /// The partition key as it appears in this rule's keys for a record with
+    /// `sequence_number`: encoded, and shortened when prefix and sequence number leave it
+    /// less room than [`MAX_ENCODED_PARTITION_KEY_BYTES`].
+    fn encoded_partition_key(
+        &self,
+        partition_key: &str,
+        sequence_number: &str,
+    ) -> Result<String, KeyError> {
         let rest = self.prefix.len() + FIXED_BYTES + sequence_number.len();
         let budget = S3_MAX_KEY_BYTES
             .checked_sub(rest)
@@ -113,12 +146,28 @@ impl KeyRule {
         if budget < HASH_SUFFIX_BYTES + 3 {
             return Err(KeyError::TooLong);
         }
-        let encoded = fit_partition_key(partition_key, budget);
-
-        let key = format!("{}{encoded}-{timestamp}-{sequence_number}.txt", self.prefix);
-        debug_assert!(key.len() <= S3_MAX_KEY_BYTES);
-        Ok(key)
+        Ok(fit_partition_key(partition_key, budget))
     }
+}
+
+/// A Kinesis sequence number: decimal digits, at least one.
+fn check_sequence_number(sequence_number: &str) -> Result<(), KeyError> {
+    if sequence_number.is_empty() || !sequence_number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(KeyError::InvalidSequenceNumber(sequence_number.to_owned()));
+    }
+    Ok(())
+}
+
+/// Whether `text` has the shape `YYYY-MM-DD-HHMMSS`.
+fn is_timestamp(text: &str) -> bool {
+    text.len() == TIMESTAMP_BYTES
+        && text.bytes().enumerate().all(|(i, b)| {
+            if matches!(i, 4 | 7 | 10) {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
 }
 
 /// Percent-encodes a partition key: bytes outside `[A-Za-z0-9_.-]`, and a leading `.`,
@@ -177,6 +226,7 @@ fn fit_partition_key(partition_key: &str, budget: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_PARTITION_KEY_CHARS;
     use time::macros::datetime;
 
     const SEQ: &str = "49590338271490256608559692538361571095921575989136588898";
@@ -273,7 +323,7 @@ mod tests {
     #[test]
     fn emoji_partition_key_of_256_chars_fits_s3_limit() {
         // 256 four-byte characters encode to 3,072 bytes.
-        let partition_key = "🦀".repeat(256);
+        let partition_key = "🦀".repeat(MAX_PARTITION_KEY_CHARS);
         let rule = KeyRule::new("p".repeat(MAX_KEY_PREFIX_BYTES)).unwrap();
         // The longest sequence number Kinesis documents: 129 digits.
         let seq = "9".repeat(129);
@@ -327,5 +377,41 @@ mod tests {
         assert_eq!(encoded_part(&key(&partition_key)), partition_key);
         let over = "k".repeat(MAX_ENCODED_PARTITION_KEY_BYTES + 1);
         assert!(encoded_part(&key(&over)).contains('~'));
+    }
+
+    #[test]
+    fn keys_are_matched_to_their_record_by_partition_key_and_sequence_number() {
+        let rule = KeyRule::new("events/").unwrap();
+        let key = format!("events/smoke-ab-1-2024-03-09-070504-{SEQ}.txt");
+        assert!(rule.is_key_of(&key, "smoke-ab-1", SEQ));
+        assert!(!rule.is_key_of(&key, "smoke-ab-1", "1"));
+        assert!(!KeyRule::default().is_key_of(&key, "smoke-ab-1", SEQ));
+        // `smoke-ab-1` must not match the object of `smoke-ab-10`.
+        let ten = format!("events/smoke-ab-10-2024-03-09-070504-{SEQ}.txt");
+        assert!(!rule.is_key_of(&ten, "smoke-ab-1", SEQ));
+        assert!(rule.is_key_of(&ten, "smoke-ab-10", SEQ));
+        assert!(!rule.is_key_of(
+            &format!("events/smoke-ab-1-2024-03-09-07050x-{SEQ}.txt"),
+            "smoke-ab-1",
+            SEQ
+        ));
+        assert!(!rule.is_key_of(&key, "smoke-ab-1", ""));
+    }
+
+    #[test]
+    fn every_key_made_is_matched_to_its_record() {
+        let long = "é".repeat(MAX_PARTITION_KEY_CHARS);
+        for rule in [
+            KeyRule::default(),
+            KeyRule::new("p".repeat(MAX_KEY_PREFIX_BYTES)).unwrap(),
+        ] {
+            for partition_key in ["a/b", ".hidden", "🦀", long.as_str()] {
+                for seq in ["1", SEQ] {
+                    let key = rule.object_key(partition_key, AT, seq).unwrap();
+                    assert!(rule.is_key_of(&key, partition_key, seq), "{key}");
+                    assert!(!rule.is_key_of(&key, "other", seq), "{key}");
+                }
+            }
+        }
     }
 }
