@@ -12,6 +12,5 @@ pub mod package;
 pub mod plan;
 pub mod producer;
 pub mod reconcile;
-pub mod run;
 pub mod sim;
 pub mod ui;

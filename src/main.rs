@@ -14,12 +14,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(kstream::run::run(cli)) {
+    match runtime.block_on(kstream::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if kstream::logging::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            kstream::run::exit_code(&err)
+            kstream::commands::exit_code(&err)
         }
     }
 }

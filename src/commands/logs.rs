@@ -10,9 +10,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{UsageError, connect};
+use super::{Context, UsageError};
 use crate::aws::logs::{self, LogEvent};
-use crate::cli::{Cli, LogsArgs};
+use crate::cli::LogsArgs;
 use crate::ui::Progress;
 
 /// Pause between polls with `--follow`.
@@ -61,9 +61,9 @@ pub fn format_event(e: &LogEvent) -> String {
 }
 
 /// Run `kstream logs`.
-pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &LogsArgs) -> Result<()> {
     let start_ms = parse_since(&args.since, SystemTime::now())?;
-    let (config, clients) = connect(cli).await?;
+    let (config, clients) = (&ctx.config, ctx.clients().await?);
     let group = logs::group_of(&config.consumer.function_name);
     let progress = Progress::stderr();
     let mut seen: HashMap<String, i64> = HashMap::new();
@@ -89,7 +89,7 @@ pub async fn run(cli: &Cli, args: &LogsArgs) -> Result<()> {
                     if seen.insert(e.id.clone(), e.timestamp_ms).is_some() {
                         continue;
                     }
-                    if cli.json {
+                    if ctx.output.json {
                         let line = json!({
                             "timestamp": format_timestamp(e.timestamp_ms),
                             "timestamp_ms": e.timestamp_ms,

@@ -1,42 +1,126 @@
-//! The operations commands, one module each: `put`, `objects`, `logs`, `status`, `smoke`.
+//! Every command, one module each, and what they share: the resolved `Context` (config,
+//! connection, output), built once per run, and the one stdout printer.
 //!
-//! Each turns its parsed arguments into work over `aws::*` and the pure engines, printing
-//! data on stdout and progress on stderr. SDK types stay in `aws::*`.
+//! Each command turns its parsed arguments into work over `aws::*` and the pure engines,
+//! printing data on stdout and progress on stderr. SDK types stay in `aws::*`.
 
+mod deploy;
+mod init;
 pub mod logs;
 pub mod objects;
+mod package;
 pub mod put;
 pub mod smoke;
 pub mod status;
 
 use std::io::Write as _;
+use std::process::ExitCode;
 
 use anyhow::Result;
+use serde::Serialize;
 
-use crate::aws::Clients;
-use crate::cli::Cli;
-use crate::config::{self, Config};
+use crate::aws::{Clients, Connection};
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config, ConfigError};
+use crate::plan::{ApplyOptions, DestroyOptions};
 
 /// Input the user can fix (a bad line, a bad flag value): exit code 2, like a bad config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Load the config and connect the clients, as every command does.
-pub(crate) async fn connect(cli: &Cli) -> Result<(Config, Clients)> {
-    let config = config::load(&cli.config)?;
-    let clients = Clients::connect(&crate::run::connection(cli, &config)).await?;
-    Ok((config, clients))
+/// Exit code for an error: 2 for a bad config or usage, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if err.chain().any(|e| {
+        e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
+    }) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
-/// Print `value` as pretty JSON with `--json`, else `text()`, on stdout. The JSON is rendered
+/// Execute the command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let output = Output { json: cli.json };
+    match &cli.command {
+        Command::Init(args) => return init::run(&cli.config, output, args),
+        Command::Completions { shell } => {
+            crate::cli::write_completions(*shell, &mut std::io::stdout().lock());
+            return Ok(());
+        }
+        _ => {}
+    }
+    // Every other command starts from a valid config: no client is built for a bad one.
+    let ctx = Context::load(&cli, output)?;
+    match &cli.command {
+        Command::Plan(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, false).await,
+        Command::Apply(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, true).await,
+        Command::Destroy(args) => deploy::destroy(&ctx, DestroyOptions { force: args.force }).await,
+        Command::Package => package::run(&ctx),
+        Command::Put(args) => put::run(&ctx, args).await,
+        Command::Objects(args) => objects::run(&ctx, args).await,
+        Command::Logs(args) => logs::run(&ctx, args).await,
+        Command::Status => status::run(&ctx).await,
+        Command::Smoke(args) => smoke::run(&ctx, args).await,
+        Command::Init(_) | Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+/// What every command that reads the config works with, resolved once.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// The validated config.
+    pub config: Config,
+    /// Where and as whom to connect (CLI flags over the config).
+    pub connection: Connection,
+    /// How to print.
+    pub output: Output,
+}
+
+impl Context {
+    fn load(cli: &Cli, output: Output) -> Result<Context> {
+        let config = config::load(&cli.config)?;
+        let connection = Connection {
+            region: cli.region.clone().or_else(|| config.region.clone()),
+            profile: cli.profile.clone(),
+            endpoint_url: config.endpoint_url.clone(),
+        };
+        Ok(Context {
+            config,
+            connection,
+            output,
+        })
+    }
+
+    /// The AWS clients, for the commands that call AWS.
+    pub async fn clients(&self) -> Result<Clients> {
+        Clients::connect(&self.connection).await
+    }
+}
+
+/// How a command prints its data on stdout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Output {
+    /// Print `value` as pretty JSON with `--json`, else `text()`, on stdout.
+    pub fn print(&self, value: &impl Serialize, text: impl FnOnce() -> String) -> Result<()> {
+        print_json_or(self.json, value, text)
+    }
+}
+
+/// Print `value` as pretty JSON when `json`, else `text()`, on stdout. The JSON is rendered
 /// first, so a closed pipe surfaces as the `io::Error` that `main` treats as success.
 pub(crate) fn print_json_or(
-    cli: &Cli,
-    value: &serde_json::Value,
+    json: bool,
+    value: &impl Serialize,
     text: impl FnOnce() -> String,
 ) -> Result<()> {
-    let rendered = if cli.json {
+    let rendered = if json {
         let mut json = serde_json::to_string_pretty(value)?;
         json.push('\n');
         json

@@ -6,13 +6,13 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{connect, print_json_or};
+use super::Context;
 use crate::aws::objects::{self, ObjectInfo};
-use crate::cli::{Cli, ObjectsArgs};
+use crate::cli::ObjectsArgs;
 
 /// Run `kstream objects`.
-pub async fn run(cli: &Cli, args: &ObjectsArgs) -> Result<()> {
-    let (config, clients) = connect(cli).await?;
+pub(crate) async fn run(ctx: &Context, args: &ObjectsArgs) -> Result<()> {
+    let (config, clients) = (&ctx.config, ctx.clients().await?);
     let bucket = &config.bucket.name;
     if let Some(key) = &args.cat {
         let mut out = std::io::stdout();
@@ -36,8 +36,7 @@ pub async fn run(cli: &Cli, args: &ObjectsArgs) -> Result<()> {
             }
         );
     }
-    print_json_or(
-        cli,
+    ctx.output.print(
         &json!({ "bucket": bucket, "prefix": prefix, "objects": list, "truncated": more }),
         || render(&list),
     )

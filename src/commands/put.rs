@@ -17,9 +17,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
 
-use super::{UsageError, connect};
+use super::{Context, UsageError};
 use crate::aws::records::{self, StreamWriter};
-use crate::cli::{Cli, PutArgs};
+use crate::cli::PutArgs;
 use crate::producer::{
     Entry, Event, MAX_RECORD_BYTES, PutOptions, ShardMap, Summary, put_all, validate,
 };
@@ -442,9 +442,9 @@ pub async fn shard_map(
 }
 
 /// Run `kstream put`.
-pub async fn run(cli: &Cli, args: &PutArgs) -> Result<()> {
+pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
     let input = Input::from_args(args)?;
-    let (config, clients) = connect(cli).await?;
+    let (config, clients) = (&ctx.config, ctx.clients().await?);
     let stream = config.stream.name.clone();
     let writer = StreamWriter::new(clients.kinesis.clone(), &stream);
     let mut opts = PutOptions {
@@ -474,7 +474,7 @@ pub async fn run(cli: &Cli, args: &PutArgs) -> Result<()> {
                 value["shard_id"] = json!(shard_id);
                 value["sequence_number"] = json!(sequence_number);
             }
-            super::print_json_or(cli, &value, || match &ack {
+            ctx.output.print(&value, || match &ack {
                 Some((shard, seq)) => format!("{shard}\t{seq}\n"),
                 None => String::new(),
             })?;
@@ -502,8 +502,9 @@ pub async fn run(cli: &Cli, args: &PutArgs) -> Result<()> {
         }
     };
     eprint!("{}", render_summary(&summary, &stream));
-    if cli.json {
-        super::print_json_or(cli, &summary_json(&summary, &stream), String::new)?;
+    if ctx.output.json {
+        ctx.output
+            .print(&summary_json(&summary, &stream), String::new)?;
     }
     check(&summary, &stream, args.max_attempts)
 }

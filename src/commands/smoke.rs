@@ -17,10 +17,10 @@ use kstream_contract::{KeyRule, encode_partition_key};
 use serde::Serialize;
 use serde_json::json;
 
-use super::{connect, print_json_or, put};
+use super::{Context, put};
 use crate::aws::objects;
 use crate::aws::records::StreamWriter;
-use crate::cli::{Cli, SmokeArgs};
+use crate::cli::SmokeArgs;
 use crate::producer::{Entry, Event, PutOptions, put_all};
 use crate::ui::Progress;
 
@@ -82,8 +82,8 @@ struct Tracked {
 }
 
 /// Run `kstream smoke`.
-pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
-    let (config, clients) = connect(cli).await?;
+pub(crate) async fn run(ctx: &Context, args: &SmokeArgs) -> Result<()> {
+    let (config, clients) = (&ctx.config, ctx.clients().await?);
     let stream = config.stream.name.clone();
     let bucket = config.bucket.name.clone();
     let keys = KeyRule::new(config.consumer.key_prefix.as_str())
@@ -194,7 +194,7 @@ pub async fn run(cli: &Cli, args: &SmokeArgs) -> Result<()> {
         "latency_s": stats,
         "objects": tracked.iter().map(|t| t.object.clone()).collect::<Vec<_>>(),
     });
-    print_json_or(cli, &value, || {
+    ctx.output.print(&value, || {
         let mut text = format!(
             "smoke `{run_id}`: {arrived} of {} records arrived as identical objects\n",
             records.len()

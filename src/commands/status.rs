@@ -9,9 +9,8 @@ use std::io::IsTerminal as _;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::connect;
+use super::{Context, print_json_or};
 use crate::aws::{objects, records};
-use crate::cli::Cli;
 use crate::model::{Desired, Observed, Owner};
 use crate::producer::ShardMap;
 
@@ -310,9 +309,9 @@ fn owner_note(owner: &Owner) -> String {
 }
 
 /// Run `kstream status`.
-pub async fn run(cli: &Cli) -> Result<()> {
-    let (config, clients) = connect(cli).await?;
-    let desired = Desired::new(&config, clients.region.clone(), None);
+pub(crate) async fn run(ctx: &Context) -> Result<()> {
+    let (config, clients) = (&ctx.config, ctx.clients().await?);
+    let desired = Desired::new(config, clients.region.clone(), None);
     let observed = clients.observe(&desired, false).await?;
     let (shards, count) = tokio::try_join!(
         async {
@@ -331,16 +330,9 @@ pub async fn run(cli: &Cli) -> Result<()> {
         },
     )?;
     let status = Status::new(&desired, &observed, shards.as_ref(), count);
-    if cli.json || !std::io::stdout().is_terminal() {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &status)?;
-        std::io::Write::write_all(&mut out, b"\n")?;
-        std::io::Write::flush(&mut out)?;
-        Ok(())
-    } else {
-        print!("{}", status.render(&desired));
-        Ok(())
-    }
+    // JSON when asked for, or when stdout is not a terminal (a pipe, a file).
+    let json = ctx.output.json || !std::io::stdout().is_terminal();
+    print_json_or(json, &status, || status.render(&desired))
 }
 
 #[cfg(test)]

@@ -188,9 +188,9 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq)]
 enum Steps {
     /// `None` when a conflict (or a missing package) blocks `apply`.
-    Apply(Option<ApplySteps>),
+    Apply(Option<Box<ApplySteps>>),
     /// What `destroy` does with each resource.
-    Destroy(DestroySteps),
+    Destroy(Box<DestroySteps>),
 }
 
 /// Options that change what `apply` may do.
@@ -215,7 +215,11 @@ impl Plan {
     pub fn apply(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Plan {
         let mut conflicts = Vec::new();
         let phases = diff::apply(desired, observed, opts, &mut conflicts);
-        let steps = conflicts.is_empty().then(|| phases.complete()).flatten();
+        let steps = conflicts
+            .is_empty()
+            .then(|| phases.complete())
+            .flatten()
+            .map(Box::new);
         Plan {
             deployment: desired.deployment.clone(),
             region: desired.region.clone(),
@@ -237,7 +241,7 @@ impl Plan {
             changes: view::destroy(&steps),
             conflicts: Vec::new(),
             shard_hours_per_month: 0,
-            steps: Steps::Destroy(steps),
+            steps: Steps::Destroy(Box::new(steps)),
         }
     }
 

@@ -1,0 +1,105 @@
+//! `kstream plan`, `apply` and `destroy`: package (apply), observe, plan, print the plan,
+//! execute it, and report the write calls.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use super::Context;
+use crate::aws::Clients;
+use crate::model::Desired;
+use crate::plan::{ApplyOptions, DestroyOptions, Plan};
+use crate::reconcile;
+use crate::ui::{self, Progress};
+
+/// `plan` (`execute = false`) and `apply`.
+pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Result<()> {
+    let artifact = super::package::package_consumer(&ctx.config)?;
+    let clients = ctx.clients().await?;
+    let desired = Desired::new(&ctx.config, clients.region.clone(), Some(artifact));
+    let progress = Progress::stderr();
+    let started = Instant::now();
+    eprintln!(
+        "kstream: reading deployment `{}` in {}",
+        desired.deployment, desired.region
+    );
+    let observed = clients.observe(&desired, false).await?;
+    let plan = Plan::apply(&desired, &observed, opts);
+    print_plan(ctx, &plan)?;
+    if !execute {
+        if ctx.output.json {
+            ctx.output
+                .print(&serde_json::to_value(&plan)?, String::new)?;
+        }
+        if !plan.conflicts.is_empty() {
+            bail!(
+                "the plan has {} conflict(s); `kstream apply` would refuse to run",
+                plan.conflicts.len()
+            );
+        }
+        return Ok(());
+    }
+    if !plan.is_empty() || !plan.conflicts.is_empty() {
+        eprintln!("kstream: applying");
+        reconcile::apply(&clients, &progress, &plan).await?;
+    }
+    finish(ctx, &clients, "apply", started, &plan)
+}
+
+/// `destroy`.
+pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions) -> Result<()> {
+    let clients = ctx.clients().await?;
+    let desired = Desired::new(&ctx.config, clients.region.clone(), None);
+    let progress = Progress::stderr();
+    let started = Instant::now();
+    eprintln!(
+        "kstream: reading deployment `{}` in {}",
+        desired.deployment, desired.region
+    );
+    let observed = clients.observe(&desired, true).await?;
+    let plan = Plan::destroy(&desired, &observed, opts);
+    print_plan(ctx, &plan)?;
+    if !plan.is_empty() {
+        eprintln!("kstream: destroying");
+    }
+    // Always: a plan without deletions may still wait for a stream already being deleted.
+    reconcile::destroy(&clients, &progress, &plan).await?;
+    finish(ctx, &clients, "destroy", started, &plan)
+}
+
+/// The plan's text on stdout (without `--json`; the JSON comes with the result).
+fn print_plan(ctx: &Context, plan: &Plan) -> Result<()> {
+    if !ctx.output.json {
+        let mut out = std::io::stdout().lock();
+        out.write_all(plan.render(ui::stdout_color()).as_bytes())?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// The closing line on stderr (with the number of write calls) and, with `--json`, the plan,
+/// the write calls and every call's count on stdout.
+fn finish(
+    ctx: &Context,
+    clients: &Clients,
+    verb: &str,
+    started: Instant,
+    plan: &Plan,
+) -> Result<()> {
+    let writes = clients.calls.writes();
+    eprintln!(
+        "kstream: {verb} complete in {:.1} s: {} write call{}",
+        started.elapsed().as_secs_f64(),
+        writes.len(),
+        if writes.len() == 1 { "" } else { "s" }
+    );
+    if ctx.output.json {
+        ctx.output.print(
+            &json!({ "plan": plan, "write_calls": writes, "calls": clients.calls.counts() }),
+            String::new,
+        )?;
+    }
+    Ok(())
+}

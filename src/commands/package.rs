@@ -1,0 +1,43 @@
+//! `kstream package`: build (or take) the consumer zip and print where it is.
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use super::Context;
+use crate::config::Config;
+use crate::package::{self, Artifact, Source};
+
+pub(super) fn run(ctx: &Context) -> Result<()> {
+    let artifact = package_consumer(&ctx.config)?;
+    ctx.output.print(
+        &json!({ "path": artifact.path, "size": artifact.size, "sha256": artifact.sha256_base64 }),
+        || {
+            format!(
+                "{}\t{}\t{}\n",
+                artifact.path.display(),
+                artifact.size,
+                artifact.sha256_base64
+            )
+        },
+    )
+}
+
+/// Build (or read the prebuilt) consumer zip for the config.
+pub(super) fn package_consumer(config: &Config) -> Result<Artifact> {
+    let source = match &config.consumer.zip {
+        Some(zip) => Source::Prebuilt(zip.clone()),
+        None => {
+            let start = config
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| p.to_path_buf())
+                .unwrap_or_else(|| std::path::PathBuf::from("."));
+            let root = package::find_workspace(&start).context(
+                "cannot find the kstream workspace to build the consumer from\n  hint: run kstream inside its source checkout, or set `consumer.zip` to a prebuilt `bootstrap` zip",
+            )?;
+            Source::Workspace { root }
+        }
+    };
+    package::package(&source, config.consumer.architecture)
+}
