@@ -13,5 +13,4 @@ pub mod plan;
 pub mod producer;
 pub mod reconcile;
 pub mod run;
-pub mod sim;
 pub mod ui;
