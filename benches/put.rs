@@ -1,7 +1,8 @@
 //! Producer throughput benchmark (`cargo bench --bench put`): the real producer engine
 //! (`kstream::producer`) with the real load generator against the Kinesis PutRecords
-//! simulator (`kstream::sim`, 2 shards, 1,000 records/s and 1 MiB/s each over sliding
-//! one-second windows, 15–25 ms per call), printed as a markdown table.
+//! simulator (the `kstream-sim` test-support crate in `crates/sim`, 2 shards, 1,000 records/s
+//! and 1 MiB/s each over sliding one-second windows, 15–25 ms per call), printed as a
+//! markdown table.
 //!
 //! With `AWS_ENDPOINT_URL` set (LocalStack) and `KSTREAM_BENCH_CONFIG` naming a config whose
 //! stream exists, a second table compares `kstream put --count` with one
@@ -15,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use kstream::commands::put::{GeneratedKey, Generator, PartitionKeys};
-use kstream::producer::{Event, PutOptions, ShardLimits, put_all};
-use kstream::sim::{SimConfig, Simulator};
+use kstream::producer::{
+    Event, GeneratedKey, Generator, PartitionKeys, PutOptions, ShardLimits, put_all,
+};
+use kstream_sim::{SimConfig, Simulator};
 
 const SHARDS: u32 = 2;
 

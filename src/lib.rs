@@ -12,5 +12,4 @@ pub mod package;
 pub mod plan;
 pub mod producer;
 pub mod reconcile;
-pub mod sim;
 pub mod ui;

@@ -37,6 +37,16 @@ impl StreamWriter {
             stream: stream.into(),
         }
     }
+
+    /// The stream written to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The stream's open shards, or `None` when it does not exist; see [`open_shards`].
+    pub async fn open_shards(&self) -> Result<Option<ShardMap>> {
+        open_shards(&self.client, &self.stream).await
+    }
 }
 
 impl PutRecords for StreamWriter {
@@ -54,6 +64,7 @@ impl PutRecords for StreamWriter {
                 code: "InvalidRecord".into(),
                 message: e.to_string(),
                 retryable: false,
+                stream_not_found: false,
             })?;
         match self
             .client
@@ -98,6 +109,7 @@ fn call_error(e: &SdkError<PutRecordsError, HttpResponse>) -> CallError {
                 code: err.code().unwrap_or("ServiceError").to_string(),
                 message: err.message().map_or_else(|| error_text(e), str::to_string),
                 retryable,
+                stream_not_found: err.is_resource_not_found_exception(),
             };
         }
         SdkError::TimeoutError(_) => ("TimeoutError".to_string(), true),
@@ -110,6 +122,7 @@ fn call_error(e: &SdkError<PutRecordsError, HttpResponse>) -> CallError {
         code,
         message: error_text(e),
         retryable,
+        stream_not_found: false,
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 
-use crate::commands::put::{KeyTemplate, PartitionKeys};
+use crate::producer::{KeyTemplate, PartitionKeys};
 
 /// Arguments of `put`.
 #[derive(Debug, Args, Clone)]

@@ -97,11 +97,11 @@ pub(crate) async fn run(ctx: &Context, args: &SmokeArgs) -> Result<()> {
         "kstream: smoke run `{run_id}`: putting {} records into stream `{stream}`",
         records.len()
     );
+    let writer = StreamWriter::new(clients.kinesis.clone(), &stream);
     let opts = PutOptions {
-        shards: put::shard_map(&clients.kinesis, &stream, &progress).await?,
+        shards: put::shard_map(&writer, &progress).await?,
         ..PutOptions::default()
     };
-    let writer = StreamWriter::new(clients.kinesis.clone(), &stream);
     let summary = put_all(&writer, records.clone(), &opts, &mut |e| {
         if let Event::Acked {
             index,

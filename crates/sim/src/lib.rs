@@ -1,5 +1,6 @@
-//! A Kinesis PutRecords simulator for the producer benchmark (`benches/put.rs`): no network,
-//! but Kinesis's routing and write limits.
+//! A Kinesis PutRecords simulator for the producer benchmark (`benches/put.rs`) and tests:
+//! no network, but Kinesis's routing and write limits. A test-support crate, so it never
+//! ships in the `kstream` library.
 //!
 //! - Each record goes to the shard whose hash key range holds the MD5 of its partition key.
 //! - Each shard accepts at most 1,000 records and 1 MiB (data plus partition keys) in any
@@ -22,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tokio::time::Instant;
 
-use crate::producer::{
+use kstream::producer::{
     CallError, Entry, EntryResult, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, PutRecords, ShardLimits,
     ShardMap, THROTTLED, validate,
 };
@@ -183,6 +184,7 @@ fn invalid(message: String) -> CallError {
         code: "InvalidArgumentException".into(),
         message,
         retryable: false,
+        stream_not_found: false,
     }
 }
 
@@ -208,6 +210,8 @@ impl PutRecords for Simulator {
 
 #[cfg(test)]
 mod tests {
+    use kstream::producer::{Backoff, PutOptions, put_all};
+
     use super::*;
 
     fn sim(records: u64, bytes: u64) -> Simulator {
@@ -285,5 +289,42 @@ mod tests {
         assert!(!err.retryable);
         let bad = [Entry::new("", "x")];
         assert!(sim.put_records(&bad).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_producer_keeps_up_with_a_rate_while_calls_take_time() {
+        let sim = Simulator::new(SimConfig {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            ..SimConfig::default()
+        });
+        let opts = PutOptions {
+            rate: Some(1000.0),
+            concurrency: 4,
+            shards: Some(sim.shard_map().clone()),
+            backoff: Backoff {
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(2),
+            },
+            seed: Some(7),
+            ..PutOptions::default()
+        };
+        let records: Vec<Entry> = (0..500)
+            .map(|i| Entry::new(format!("k{i}"), format!("record-{i}")))
+            .collect();
+        let summary = put_all(&sim, records, &opts, &mut |_| {}).await;
+        assert_eq!(summary.acknowledged, 500);
+        // 500 records at 1,000/s: half a second, plus the last call's latency (and slack for a
+        // busy machine).
+        assert!(
+            summary.elapsed < Duration::from_millis(1000),
+            "{:?}",
+            summary.elapsed
+        );
+        assert!(
+            summary.elapsed >= Duration::from_millis(499),
+            "{:?}",
+            summary.elapsed
+        );
     }
 }
