@@ -1,15 +1,16 @@
 //! kstream: deploy and operate a Kinesis → Lambda → S3 pipeline without a state file.
 //!
-//! See ARCHITECTURE.md for the code map and the invariants.
+//! See ARCHITECTURE.md for the code map and the invariants. The binary needs `cli`,
+//! `commands` and `logging`; the producer benchmark needs `config` and `producer`. Everything
+//! else is private, so the compiler reports what nothing uses.
 
-pub mod aws;
+mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod logging;
-pub mod model;
-pub mod package;
-pub mod plan;
+mod model;
+mod package;
+mod plan;
 pub mod producer;
-pub mod reconcile;
-pub mod ui;
+mod ui;

@@ -19,7 +19,6 @@ pub fn stderr_is_terminal() -> bool {
 /// on a terminal and plain "waiting for …" / "done waiting for …" lines otherwise (CI logs).
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    quiet: bool,
     /// Spinners of the waits in progress, by what they wait for (terminal only).
     spinners: Option<std::sync::Arc<Spinners>>,
 }
@@ -34,23 +33,11 @@ impl Progress {
     /// Progress that prints to stderr.
     pub fn stderr() -> Progress {
         Progress {
-            quiet: false,
             spinners: stderr_is_terminal().then(|| std::sync::Arc::new(Spinners::default())),
         }
     }
 
-    /// Progress that prints nothing.
-    pub fn quiet() -> Progress {
-        Progress {
-            quiet: true,
-            spinners: None,
-        }
-    }
-
     fn line(&self, text: &str) {
-        if self.quiet {
-            return;
-        }
         match &self.spinners {
             // Printed above the spinners, so lines and spinners do not overwrite each other.
             Some(s) => {
@@ -71,7 +58,7 @@ impl Progress {
     /// A bounded wait started.
     pub fn waiting(&self, what: &str) {
         match &self.spinners {
-            Some(s) if !self.quiet => {
+            Some(s) => {
                 let bar = s.multi.add(indicatif::ProgressBar::new_spinner());
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(

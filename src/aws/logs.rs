@@ -1,8 +1,7 @@
 //! The consumer function's CloudWatch Logs: FilterLogEvents over `/aws/lambda/<function>`.
 
-use super::errors;
+use super::{Clients, errors};
 use anyhow::{Context as _, Result};
-use aws_sdk_cloudwatchlogs::Client;
 use serde::Serialize;
 
 /// One log event.
@@ -26,10 +25,11 @@ pub fn group_of(function: &str) -> String {
 /// Every event of `group` from `start_ms` on, oldest first; `None` when the group does not
 /// exist (the function has not logged yet).
 pub async fn events_since(
-    client: &Client,
+    clients: &Clients,
     group: &str,
     start_ms: i64,
 ) -> Result<Option<Vec<LogEvent>>> {
+    let client = &clients.logs;
     let mut events = Vec::new();
     let mut token: Option<String> = None;
     loop {

@@ -3,6 +3,7 @@
 
 pub mod bucket;
 mod errors;
+pub mod execute;
 pub mod function;
 pub mod logs;
 pub mod mapping;
@@ -38,25 +39,24 @@ pub struct Connection {
     pub endpoint_url: Option<String>,
 }
 
-/// One client per service, sharing one call log.
+/// One client per service, sharing one call log. The SDK clients are private to `aws`: the
+/// rest of kstream calls the functions of its modules.
 #[derive(Clone, Debug)]
 pub struct Clients {
     /// Kinesis Data Streams.
-    pub kinesis: aws_sdk_kinesis::Client,
+    kinesis: aws_sdk_kinesis::Client,
     /// Lambda.
-    pub lambda: aws_sdk_lambda::Client,
+    lambda: aws_sdk_lambda::Client,
     /// S3.
-    pub s3: aws_sdk_s3::Client,
+    s3: aws_sdk_s3::Client,
     /// IAM.
-    pub iam: aws_sdk_iam::Client,
+    iam: aws_sdk_iam::Client,
     /// CloudWatch Logs.
-    pub logs: aws_sdk_cloudwatchlogs::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
     /// Every operation executed through these clients.
     pub calls: CallLog,
     /// Region the clients talk to.
     pub region: String,
-    /// Whether an endpoint override is in effect (LocalStack): S3 then uses path-style URLs.
-    pub custom_endpoint: bool,
 }
 
 impl Clients {
@@ -113,7 +113,6 @@ impl Clients {
             logs,
             calls,
             region,
-            custom_endpoint,
         })
     }
 

@@ -1,11 +1,10 @@
 //! The bucket's objects as `objects`, `status` and `smoke` read them: bounded listings,
 //! one object's bytes.
 
-use super::errors;
+use super::{Clients, errors};
 use std::io::Write;
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_s3::Client;
 use aws_smithy_types::date_time::Format;
 use serde::Serialize;
 
@@ -22,11 +21,12 @@ pub struct ObjectInfo {
 
 /// Objects under `prefix` in key order, at most `limit` (`None`: all), and whether more exist.
 pub async fn list(
-    client: &Client,
+    clients: &Clients,
     bucket: &str,
     prefix: &str,
     limit: Option<usize>,
 ) -> Result<(Vec<ObjectInfo>, bool)> {
+    let client = &clients.s3;
     let mut objects = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -75,13 +75,14 @@ pub async fn list(
 }
 
 /// Number of objects in the bucket, counting at most `max`; `true` when there are more.
-pub async fn count(client: &Client, bucket: &str, max: usize) -> Result<(u64, bool)> {
-    let (objects, more) = list(client, bucket, "", Some(max)).await?;
+pub async fn count(clients: &Clients, bucket: &str, max: usize) -> Result<(u64, bool)> {
+    let (objects, more) = list(clients, bucket, "", Some(max)).await?;
     Ok((objects.len() as u64, more))
 }
 
 /// One object's bytes, or `None` when there is no such key.
-pub async fn get(client: &Client, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+pub async fn get(clients: &Clients, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+    let client = &clients.s3;
     let out = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => out,
         Err(e) if errors::is_not_found(&e) => return Ok(None),
@@ -99,7 +100,8 @@ pub async fn get(client: &Client, bucket: &str, key: &str) -> Result<Option<Vec<
 }
 
 /// Copy one object's bytes to `out` as they arrive; returns the number of bytes.
-pub async fn cat(client: &Client, bucket: &str, key: &str, out: &mut dyn Write) -> Result<u64> {
+pub async fn cat(clients: &Clients, bucket: &str, key: &str, out: &mut dyn Write) -> Result<u64> {
+    let client = &clients.s3;
     let resp = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(resp) => resp,
         Err(e) if errors::is_not_found(&e) => {

@@ -13,8 +13,8 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, PutRecordsResultEntry};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::error_text;
 use super::errors;
+use super::{Clients, error_text};
 use crate::producer::{
     CallError, Entry, EntryResult, INTERNAL_FAILURE, PutRecords, ShardMap, ShardRange, THROTTLED,
 };
@@ -31,9 +31,9 @@ pub struct StreamWriter {
 
 impl StreamWriter {
     /// A writer to stream `stream`.
-    pub fn new(client: Client, stream: impl Into<String>) -> StreamWriter {
+    pub fn new(clients: &Clients, stream: impl Into<String>) -> StreamWriter {
         StreamWriter {
-            client,
+            client: clients.kinesis.clone(),
             stream: stream.into(),
         }
     }
@@ -45,7 +45,7 @@ impl StreamWriter {
 
     /// The stream's open shards, or `None` when it does not exist; see [`open_shards`].
     pub async fn open_shards(&self) -> Result<Option<ShardMap>> {
-        open_shards(&self.client, &self.stream).await
+        list_open_shards(&self.client, &self.stream).await
     }
 }
 
@@ -128,7 +128,11 @@ fn call_error(e: &SdkError<PutRecordsError, HttpResponse>) -> CallError {
 
 /// The stream's open shards and their hash key ranges, or `None` when the stream does not
 /// exist.
-pub async fn open_shards(client: &Client, stream: &str) -> Result<Option<ShardMap>> {
+pub async fn open_shards(clients: &Clients, stream: &str) -> Result<Option<ShardMap>> {
+    list_open_shards(&clients.kinesis, stream).await
+}
+
+async fn list_open_shards(client: &Client, stream: &str) -> Result<Option<ShardMap>> {
     let mut shards = Vec::new();
     let mut token: Option<String> = None;
     loop {

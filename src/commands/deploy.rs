@@ -8,10 +8,9 @@ use anyhow::{Result, bail};
 use serde_json::json;
 
 use super::Context;
-use crate::aws::Clients;
+use crate::aws::{Clients, execute};
 use crate::model::Desired;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
-use crate::reconcile;
 use crate::ui::{self, Progress};
 
 /// `plan` (`execute = false`) and `apply`.
@@ -43,7 +42,7 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Re
     }
     if !plan.is_empty() || !plan.conflicts.is_empty() {
         eprintln!("kstream: applying");
-        reconcile::apply(&clients, &progress, &plan).await?;
+        execute::apply(&clients, &progress, &plan).await?;
     }
     finish(ctx, &clients, "apply", started, &plan)
 }
@@ -65,7 +64,7 @@ pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions) -> Result<()> {
         eprintln!("kstream: destroying");
     }
     // Always: a plan without deletions may still wait for a stream already being deleted.
-    reconcile::destroy(&clients, &progress, &plan).await?;
+    execute::destroy(&clients, &progress, &plan).await?;
     finish(ctx, &clients, "destroy", started, &plan)
 }
 

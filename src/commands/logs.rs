@@ -70,7 +70,7 @@ pub(crate) async fn run(ctx: &Context, args: &LogsArgs) -> Result<()> {
     let mut cursor = start_ms;
     let mut waiting = false;
     loop {
-        match logs::events_since(&clients.logs, &group, cursor).await? {
+        match logs::events_since(&clients, &group, cursor).await? {
             None if !args.follow => {
                 progress.note(&format!(
                     "log group `{group}` does not exist yet: the function has not logged anything"

@@ -6,12 +6,12 @@
 
 mod deploy;
 mod init;
-pub mod logs;
-pub mod objects;
+mod logs;
+mod objects;
 mod package;
-pub mod put;
-pub mod smoke;
-pub mod status;
+mod put;
+mod smoke;
+mod status;
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -16,7 +16,7 @@ pub(crate) async fn run(ctx: &Context, args: &ObjectsArgs) -> Result<()> {
     let bucket = &config.bucket.name;
     if let Some(key) = &args.cat {
         let mut out = std::io::stdout();
-        objects::cat(&clients.s3, bucket, key, &mut out).await?;
+        objects::cat(&clients, bucket, key, &mut out).await?;
         return Ok(());
     }
     let prefix = args
@@ -24,7 +24,7 @@ pub(crate) async fn run(ctx: &Context, args: &ObjectsArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| config.consumer.key_prefix.clone());
     let limit = (args.limit > 0).then_some(args.limit);
-    let (list, more) = objects::list(&clients.s3, bucket, &prefix, limit).await?;
+    let (list, more) = objects::list(&clients, bucket, &prefix, limit).await?;
     if more {
         eprintln!(
             "kstream: showing the first {} objects{}; `--limit 0` lists all",

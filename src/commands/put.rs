@@ -65,20 +65,6 @@ impl Input {
         )
         .into())
     }
-
-    /// Number of records.
-    pub fn len(&self) -> u64 {
-        match self {
-            Input::Single(_) => 1,
-            Input::Lines(v) => v.len() as u64,
-            Input::Generate(g) => g.len() as u64,
-        }
-    }
-
-    /// Whether there is no record at all.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 fn single(args: &PutArgs, data: Vec<u8>) -> Result<Input> {
@@ -175,7 +161,7 @@ pub async fn shard_map(writer: &StreamWriter, progress: &Progress) -> Result<Opt
 pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
     let input = Input::from_args(args)?;
     let (config, clients) = (&ctx.config, ctx.clients().await?);
-    let writer = StreamWriter::new(clients.kinesis.clone(), &config.stream.name);
+    let writer = StreamWriter::new(&clients, &config.stream.name);
     let opts = PutOptions {
         concurrency: args.concurrency as usize,
         max_attempts: args.max_attempts,

@@ -97,7 +97,7 @@ pub(crate) async fn run(ctx: &Context, args: &SmokeArgs) -> Result<()> {
         "kstream: smoke run `{run_id}`: putting {} records into stream `{stream}`",
         records.len()
     );
-    let writer = StreamWriter::new(clients.kinesis.clone(), &stream);
+    let writer = StreamWriter::new(&clients, &stream);
     let opts = PutOptions {
         shards: put::shard_map(&writer, &progress).await?,
         ..PutOptions::default()
@@ -133,7 +133,7 @@ pub(crate) async fn run(ctx: &Context, args: &SmokeArgs) -> Result<()> {
     );
     let mut pause = FIRST_POLL;
     loop {
-        let (listed, _) = objects::list(&clients.s3, &bucket, &list_prefix, None).await?;
+        let (listed, _) = objects::list(&clients, &bucket, &list_prefix, None).await?;
         let seen_at = Instant::now();
         for object in listed {
             // `smoke-<run>-<i>-…`: the record number follows the listing prefix.
@@ -152,7 +152,7 @@ pub(crate) async fn run(ctx: &Context, args: &SmokeArgs) -> Result<()> {
             if t.object.is_some() || !keys.is_key_of(&object.key, &records[i].partition_key, seq) {
                 continue;
             }
-            let body = objects::get(&clients.s3, &bucket, &object.key).await?;
+            let body = objects::get(&clients, &bucket, &object.key).await?;
             t.different = body.as_deref() != Some(records[i].data.as_slice());
             t.latency = t.acked_at.map(|at| seen_at - at);
             t.object = Some(object.key);

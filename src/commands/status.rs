@@ -316,13 +316,13 @@ pub(crate) async fn run(ctx: &Context) -> Result<()> {
     let (shards, count) = tokio::try_join!(
         async {
             match &observed.stream {
-                Some(_) => records::open_shards(&clients.kinesis, &desired.stream.name).await,
+                Some(_) => records::open_shards(&clients, &desired.stream.name).await,
                 None => Ok(None),
             }
         },
         async {
             match &observed.bucket {
-                Some(_) => objects::count(&clients.s3, &desired.bucket, MAX_COUNTED_OBJECTS)
+                Some(_) => objects::count(&clients, &desired.bucket, MAX_COUNTED_OBJECTS)
                     .await
                     .map(Some),
                 None => Ok(None),

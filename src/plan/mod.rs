@@ -2,7 +2,7 @@
 //! `destroy` alike and executed step by step by `apply`/`destroy`.
 //!
 //! `diff` computes the typed steps of each resource (`steps`); `view` derives the printed and
-//! JSON form (`Change`s) from those same steps; `crate::reconcile` executes them. Nothing in
+//! JSON form (`Change`s) from those same steps; `crate::aws::execute` runs them. Nothing in
 //! this module does I/O; every write `apply` makes is justified by a step here.
 
 mod diff;
@@ -18,9 +18,9 @@ use crate::config::Architecture;
 use crate::model::{Desired, MappingSettings, Observed, Owner};
 
 pub use steps::{
-    ApplySteps, BucketPhase, BucketSpec, BucketUpdate, DestroySteps, Fate, FunctionConfig,
-    FunctionPhase, FunctionUpdate, MappingStep, RolePhase, RolePolicyStep, RoleSpec, RoleUpdate,
-    StreamPhase, StreamSpec, StreamUpdate, Tags, Target,
+    ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
+    FunctionUpdate, MappingStep, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamSpec,
+    StreamUpdate,
 };
 
 /// The kind of resource a change is about, in dependency order.
@@ -281,6 +281,7 @@ impl Plan {
     }
 
     /// The change planned for a resource kind (the first one, for mappings).
+    #[cfg(test)]
     pub fn change(&self, resource: Resource) -> Option<&Change> {
         self.changes.iter().find(|c| c.resource == resource)
     }

@@ -1,5 +1,5 @@
 //! The typed steps of a plan: per resource, exactly the calls to make and everything they
-//! need. The executor (`crate::reconcile`) matches on them and decides nothing again.
+//! need. The executor (`crate::aws::execute`) matches on them and decides nothing again.
 //!
 //! An ARN that exists only once an earlier step has run (the stream's, for the role policy and
 //! the mapping; the role's, for the function) is not stored here: the phase that creates or

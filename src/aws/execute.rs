@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 
-use crate::aws::{self, Clients, Wait};
+use super::{self as aws, Clients, Wait};
 use crate::plan::{
     BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate, MappingStep,
     Plan, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate,
