@@ -16,6 +16,7 @@ mod error;
 mod rules;
 mod starter;
 mod validate;
+mod walk;
 
 #[cfg(test)]
 mod tests;
