@@ -15,7 +15,7 @@ Run it through `scripts/ci-local`, which provides PyYAML. For every job, in file
   host-mode LocalStack on another port, passed to the steps as `LOCALSTACK_PORT`. Steps that
   need Docker itself are listed in DOCKER_ONLY with the reason, and skipped.
 
-usage: scripts/ci-local [--list] [JOB...]     JOB: `<workflow>/<job>` or `<job>`, e.g. ci/lint
+usage: scripts/ci-local [--list | --dry-run] [JOB...]     JOB: `<workflow>/<job>` or `<job>`, e.g. ci/lint
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 LOCAL_PORT = os.environ.get("KSTREAM_CI_LOCAL_PORT", "4599")
+# `--dry-run`: evaluate conditions, expressions and `uses:` steps, print the `run:` steps.
+DRY_RUN = False
 
 # Steps that only make sense with a Docker engine, by (workflow, job, step name): skipped,
 # with the reason. A name that no longer exists is an error, so this list cannot rot.
@@ -185,6 +187,19 @@ def interpolate(text: str, contexts: dict, status: str = "success") -> str:
     return re.sub(r"\$\{\{(.*?)\}\}", replace, str(text))
 
 
+class LazyInputs:
+    """An action's `with:` inputs, each interpolated when it is read."""
+
+    def __init__(self, raw: dict, contexts: dict):
+        self.raw = raw
+        self.contexts = contexts
+
+    def get(self, key: str, default=""):
+        if key not in self.raw:
+            return default
+        return interpolate(self.raw[key], self.contexts)
+
+
 def condition(text, contexts: dict, status: str) -> bool:
     if text is None:
         return status == "success"
@@ -210,7 +225,7 @@ def toolchain_channel() -> str:
     return match.group(1)
 
 
-def action_rust_toolchain(inputs: dict, job) -> str:
+def action_rust_toolchain(inputs: LazyInputs, job) -> str:
     wanted = str(inputs.get("toolchain", ""))
     channel = toolchain_channel()
     if wanted != channel:
@@ -236,7 +251,7 @@ def action_rust_toolchain(inputs: dict, job) -> str:
     return f"present: {version}" + (f" with {', '.join(components)}" if components else "")
 
 
-def action_setup_python(inputs: dict, job) -> str:
+def action_setup_python(inputs: LazyInputs, job) -> str:
     wanted = str(inputs.get("python-version", ""))
     candidates = [shutil.which(f"python{wanted}")]
     candidates += sorted(Path.home().glob(f".pyenv/versions/{wanted}*/bin/python{wanted}"))
@@ -258,7 +273,7 @@ def action_setup_python(inputs: dict, job) -> str:
     raise Failure(f"Python {wanted} with venv not found on PATH nor under ~/.pyenv/versions")
 
 
-def action_setup_node(inputs: dict, job) -> str:
+def action_setup_node(inputs: LazyInputs, job) -> str:
     wanted = str(inputs.get("node-version", "")).split(".")[0]
     node = shutil.which("node")
     if not node:
@@ -269,11 +284,11 @@ def action_setup_node(inputs: dict, job) -> str:
     return f"present: Node.js {version}"
 
 
-def action_checkout(inputs: dict, job) -> str:
+def action_checkout(inputs: LazyInputs, job) -> str:
     return f"not needed: the working tree is {ROOT}"
 
 
-def action_cache(inputs: dict, job) -> str:
+def action_cache(inputs: LazyInputs, job) -> str:
     return "not needed: a cache only speeds up GitHub's fresh runners"
 
 
@@ -431,7 +446,8 @@ def run_job(job: Job) -> None:
 
     log(f"=== job {job.name}: {job.spec.get('name', job.id)}")
     try:
-        start_services(job, current_env())
+        if not DRY_RUN:
+            start_services(job, current_env())
         for index, step in enumerate(job.spec.get("steps", []), 1):
             label = step.get("name") or step.get("uses") or f"step {index}"
             env = current_env()
@@ -445,7 +461,9 @@ def run_job(job: Job) -> None:
                 handler = ACTIONS.get(action)
                 if handler is None:
                     raise Failure(f"{job.name}: action `{action}` has no local equivalent in scripts/ci_local.py")
-                inputs = {k: interpolate(v, contexts) for k, v in (step.get("with") or {}).items()}
+                # Inputs are interpolated when a handler reads them: a cache key's hashFiles()
+                # never needs evaluating here.
+                inputs = LazyInputs(step.get("with") or {}, contexts)
                 job.outputs = {}
                 try:
                     message = handler(inputs, job)
@@ -462,6 +480,11 @@ def run_job(job: Job) -> None:
                 script = interpolate(step["run"], contexts, job.status)
                 for key, value in (step.get("env") or {}).items():
                     env[key] = interpolate(value, contexts, job.status)
+                if DRY_RUN:
+                    log(f"--- {job.name} [{index}] {label}: would run:\n{script.rstrip()}")
+                    if "id" in step:
+                        job.steps[step["id"]] = record
+                    continue
                 script_path = temp / f"step-{index}.sh"
                 script_path.write_text(script)
                 files["output"].write_text("")
@@ -518,6 +541,10 @@ def load_jobs() -> list[Job]:
 
 
 def main(argv: list[str]) -> int:
+    global DRY_RUN
+    if argv[:1] == ["--dry-run"]:
+        DRY_RUN = True
+        argv = argv[1:]
     try:
         jobs = load_jobs()
         if argv[:1] == ["--list"]:
