@@ -17,10 +17,13 @@ fn free_port() -> u16 {
 
 #[test]
 fn demo_down_without_localstack_starts_and_builds_nothing() {
+    let state = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let out = Command::new(repo().join("scripts/demo"))
         .arg("down")
         .env("KSTREAM_LOCALSTACK_PORT", free_port().to_string())
+        // Not the state dir of a LocalStack the test run itself uses.
+        .env("KSTREAM_STATE_DIR", state.path())
         // No cargo to run: a build attempt would fail loudly.
         .env("CARGO", "/nonexistent/cargo")
         .env("PATH", "/usr/bin:/bin")
@@ -43,9 +46,12 @@ fn demo_down_without_localstack_starts_and_builds_nothing() {
 fn localstack_up_on_a_taken_port_says_how_to_pick_another() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let state = tempfile::tempdir().expect("tempdir");
     let out = Command::new(repo().join("scripts/localstack"))
         .arg("up")
         .env("KSTREAM_LOCALSTACK_PORT", port.to_string())
+        // Not the state dir of a LocalStack the test run itself uses (CI sets one).
+        .env("KSTREAM_STATE_DIR", state.path())
         .output()
         .expect("run scripts/localstack up");
     let err = stderr(&out);
