@@ -304,18 +304,7 @@ pub async fn wait_gone(client: &Client, progress: &Progress, name: &str) -> Resu
         progress,
         &format!("stream `{name}` to be deleted"),
         Wait::STATE,
-        || async {
-            match client
-                .describe_stream_summary()
-                .stream_name(name)
-                .send()
-                .await
-            {
-                Err(e) if errors::is_not_found(&e) => Ok(Some(())),
-                Err(e) => Err(e).with_context(|| format!("failed to describe stream `{name}`")),
-                Ok(_) => Ok(None),
-            }
-        },
+        || async { Ok(status(client, name).await?.is_none().then_some(())) },
     )
     .await
 }

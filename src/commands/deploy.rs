@@ -9,22 +9,16 @@ use serde_json::json;
 
 use super::Context;
 use crate::aws::{Clients, execute};
-use crate::model::Desired;
+use crate::model::{Desired, Observed};
+use crate::package::Artifact;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
 use crate::ui::{self, Progress};
 
 /// `plan` (`execute = false`) and `apply`.
 pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Result<()> {
     let artifact = super::package::package_consumer(&ctx.config)?;
-    let clients = ctx.clients().await?;
-    let desired = Desired::new(&ctx.config, clients.region.clone(), Some(artifact));
-    let progress = Progress::stderr();
     let started = Instant::now();
-    eprintln!(
-        "kstream: reading deployment `{}` in {}",
-        desired.deployment, desired.region
-    );
-    let observed = clients.observe(&desired, false).await?;
+    let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
     let plan = Plan::apply(&desired, &observed, opts);
     print_plan(ctx, &plan)?;
     if !execute {
@@ -42,30 +36,40 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Re
     }
     if !plan.is_empty() || !plan.conflicts.is_empty() {
         eprintln!("kstream: applying");
-        execute::apply(&clients, &progress, &plan).await?;
+        execute::apply(&clients, &Progress::stderr(), &plan).await?;
     }
     finish(ctx, &clients, "apply", started, &plan)
 }
 
 /// `destroy`.
 pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions) -> Result<()> {
-    let clients = ctx.clients().await?;
-    let desired = Desired::new(&ctx.config, clients.region.clone(), None);
-    let progress = Progress::stderr();
     let started = Instant::now();
-    eprintln!(
-        "kstream: reading deployment `{}` in {}",
-        desired.deployment, desired.region
-    );
-    let observed = clients.observe(&desired, true).await?;
+    let (clients, desired, observed) = read(ctx, None, true).await?;
     let plan = Plan::destroy(&desired, &observed, opts);
     print_plan(ctx, &plan)?;
     if !plan.is_empty() {
         eprintln!("kstream: destroying");
     }
     // Always: a plan without deletions may still wait for a stream already being deleted.
-    execute::destroy(&clients, &progress, &plan).await?;
+    execute::destroy(&clients, &Progress::stderr(), &plan).await?;
     finish(ctx, &clients, "destroy", started, &plan)
+}
+
+/// Connect and observe the deployment, as `plan`, `apply` and `destroy` all start
+/// (`for_destroy` also checks whether the bucket holds objects).
+async fn read(
+    ctx: &Context,
+    artifact: Option<Artifact>,
+    for_destroy: bool,
+) -> Result<(Clients, Desired, Observed)> {
+    let clients = ctx.clients().await?;
+    let desired = Desired::new(&ctx.config, clients.region.clone(), artifact);
+    eprintln!(
+        "kstream: reading deployment `{}` in {}",
+        desired.deployment, desired.region
+    );
+    let observed = clients.observe(&desired, for_destroy).await?;
+    Ok((clients, desired, observed))
 }
 
 /// The plan's text on stdout (without `--json`; the JSON comes with the result).
