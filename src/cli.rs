@@ -18,7 +18,7 @@ pub use ops::{LogsArgs, ObjectsArgs, PutArgs, SmokeArgs};
 and the event source mapping between them, straight from a TOML config and what exists in the \
 account: no state file. Every resource is tagged `kstream:deployment=<name>`; kstream only ever \
 changes or deletes resources carrying its deployment's tag.",
-    after_help = "Examples:\n  kstream plan                      show what `apply` would change\n  kstream apply                     create or update the deployment\n  kstream put --partition-key k --data hello\n  kstream destroy --force           delete everything, including the bucket's objects\n\nExit codes: 0 ok, 1 failure, 2 usage or config error."
+    after_help = "Examples:\n  kstream plan                      show what `apply` would change\n  kstream apply                     create or update the deployment\n  kstream put --partition-key k --data hello\n  kstream destroy --force --yes     delete everything, including the bucket's objects\n\nExit codes: 0 ok, 1 failure, 2 usage or config error."
 )]
 pub struct Cli {
     /// Config file
@@ -57,10 +57,10 @@ pub enum Command {
     #[command(
         after_help = "Running it again on a converged deployment changes nothing and makes no write call.\n\nExample:\n  kstream apply --config deploy.toml"
     )]
-    Apply(PlanArgs),
+    Apply(ApplyArgs),
     /// Delete what this deployment created, in dependency order
     #[command(
-        after_help = "Resources without this deployment's tag are never touched. A bucket that holds objects is kept unless `--force`.\n\nExample:\n  kstream destroy --force"
+        after_help = "Resources without this deployment's tag are never touched. A bucket that holds objects is kept unless `--force`.\n\nOn a terminal, destroy shows the plan and asks for the deployment's name; `--yes` skips the question, and without a terminal it is required.\n\nExample:\n  kstream destroy --force --yes"
     )]
     Destroy(DestroyArgs),
     /// Build and zip the consumer Lambda (`bootstrap`) for the configured architecture
@@ -128,10 +128,23 @@ pub struct PlanArgs {
     pub adopt: bool,
 }
 
+/// Arguments of `apply`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Do not ask before a plan that deletes something (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// Arguments of `destroy`.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct DestroyArgs {
     /// Also delete every object (all versions) in the bucket, then the bucket
     #[arg(long)]
     pub force: bool,
+    /// Do not ask for the deployment name first (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }

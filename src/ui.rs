@@ -15,6 +15,20 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Ask on the terminal for `expected` to be typed: `Some(answer == expected)`, or `None` when
+/// stdin is not a terminal (nobody to ask). The question goes to stderr.
+pub fn ask_to_type(question: &str, expected: &str) -> std::io::Result<Option<bool>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let mut err = std::io::stderr().lock();
+    err.write_all(question.as_bytes())?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(Some(answer.trim() == expected))
+}
+
 /// Progress reporting for long operations: one line per step and note; waits are spinners
 /// on a terminal and plain "waiting for …" / "done waiting for …" lines otherwise (CI logs).
 #[derive(Debug, Clone, Default)]

@@ -270,57 +270,87 @@ pub async fn has_objects(client: &Client, name: &str) -> Result<bool> {
     Ok(!out.versions().is_empty() || !out.delete_markers().is_empty())
 }
 
-/// Delete every object version and delete marker, 1,000 per call; returns how many.
+/// How many times `empty` walks the whole bucket before it gives up.
+const EMPTY_PASSES: usize = 3;
+
+/// Delete every object version and delete marker, 1,000 per call, `null` versions included;
+/// returns how many. Each pass walks all versions page by page; a pass that leaves something
+/// behind (a concurrent writer) is followed by another, at most `EMPTY_PASSES` in all.
 pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<usize> {
     progress.step(&format!("emptying bucket `{name}`"));
     let mut deleted = 0;
-    loop {
-        let out = client
-            .list_object_versions()
-            .bucket(name)
-            .max_keys(1000)
-            .send()
-            .await
-            .with_context(|| format!("failed to list the objects of bucket `{name}`"))?;
-        let mut ids = Vec::new();
-        for v in out.versions() {
-            ids.push(identifier(v.key(), v.version_id())?);
+    for _ in 0..EMPTY_PASSES {
+        let mut key_marker = None;
+        let mut version_marker = None;
+        loop {
+            let out = client
+                .list_object_versions()
+                .bucket(name)
+                .max_keys(1000)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .with_context(|| format!("failed to list the objects of bucket `{name}`"))?;
+            let mut ids = Vec::new();
+            for v in out.versions() {
+                ids.push(identifier(v.key(), v.version_id())?);
+            }
+            for m in out.delete_markers() {
+                ids.push(identifier(m.key(), m.version_id())?);
+            }
+            if !ids.is_empty() {
+                deleted += delete_versions(client, name, ids).await?;
+            }
+            if out.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = out.next_key_marker;
+            version_marker = out.next_version_id_marker;
         }
-        for m in out.delete_markers() {
-            ids.push(identifier(m.key(), m.version_id())?);
-        }
-        if ids.is_empty() {
+        if !has_objects(client, name).await? {
             return Ok(deleted);
         }
-        let count = ids.len();
-        let result = client
-            .delete_objects()
-            .bucket(name)
-            .delete(
-                Delete::builder()
-                    .set_objects(Some(ids))
-                    .quiet(true)
-                    .build()
-                    .context("delete request")?,
-            )
-            .send()
-            .await
-            .with_context(|| format!("failed to delete objects of bucket `{name}`"))?;
-        if let Some(err) = result.errors().first() {
-            bail!(
-                "failed to delete object `{}` of bucket `{name}`: {}",
-                err.key().unwrap_or("?"),
-                err.message().unwrap_or("unknown error")
-            );
-        }
-        deleted += count;
     }
+    bail!(
+        "bucket `{name}` still holds object versions after {EMPTY_PASSES} passes over it (is something writing to it?)\n  hint: stop the writers, then run `kstream destroy --force` again"
+    )
 }
 
+/// Delete up to 1,000 versions in one call; returns how many.
+async fn delete_versions(client: &Client, name: &str, ids: Vec<ObjectIdentifier>) -> Result<usize> {
+    let count = ids.len();
+    let result = client
+        .delete_objects()
+        .bucket(name)
+        .delete(
+            Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .context("delete request")?,
+        )
+        .send()
+        .await
+        .with_context(|| format!("failed to delete objects of bucket `{name}`"))?;
+    if let Some(err) = result.errors().first() {
+        bail!(
+            "failed to delete version `{}` of object `{}` in bucket `{name}`: {}",
+            err.version_id().unwrap_or("null"),
+            err.key().unwrap_or("?"),
+            err.message().unwrap_or("unknown error")
+        );
+    }
+    Ok(count)
+}
+
+/// A version to delete. The version id is always sent, `"null"` included: S3 names the
+/// version written while versioning was off or suspended `null`, and a delete without a
+/// version id would only add another delete marker.
 fn identifier(key: Option<&str>, version: Option<&str>) -> Result<ObjectIdentifier> {
     ObjectIdentifier::builder()
         .key(key.unwrap_or_default())
-        .set_version_id(version.filter(|v| *v != "null").map(str::to_string))
+        .set_version_id(version.map(str::to_string))
         .build()
         .context("object identifier")
 }

@@ -7,21 +7,21 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::Context;
+use super::{Context, UsageError};
 use crate::aws::{Clients, execute};
 use crate::model::{Desired, Observed};
 use crate::package::Artifact;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
 use crate::ui::{self, Progress};
 
-/// `plan` (`execute = false`) and `apply`.
-pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Result<()> {
+/// `plan` (`apply = None`) and `apply` (`Some(yes)`).
+pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>) -> Result<()> {
     let artifact = super::package::package_consumer(&ctx.config)?;
     let started = Instant::now();
     let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
     let plan = Plan::apply(&desired, &observed, opts);
     print_plan(ctx, &plan)?;
-    if !execute {
+    let Some(yes) = apply else {
         if ctx.output.json {
             ctx.output
                 .print(&serde_json::to_value(&plan)?, String::new)?;
@@ -33,8 +33,12 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Re
             );
         }
         return Ok(());
-    }
+    };
     if !plan.is_empty() || !plan.conflicts.is_empty() {
+        // kstream's apply deletes only a duplicate mapping; it asks before that all the same.
+        if plan.conflicts.is_empty() {
+            confirm(&plan, "apply", yes)?;
+        }
         eprintln!("kstream: applying");
         execute::apply(&clients, &Progress::stderr(), &plan).await?;
     }
@@ -42,17 +46,41 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, execute: bool) -> Re
 }
 
 /// `destroy`.
-pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions) -> Result<()> {
+pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions, yes: bool) -> Result<()> {
     let started = Instant::now();
     let (clients, desired, observed) = read(ctx, None, true).await?;
     let plan = Plan::destroy(&desired, &observed, opts);
     print_plan(ctx, &plan)?;
+    confirm(&plan, "destroy", yes)?;
     if !plan.is_empty() {
         eprintln!("kstream: destroying");
     }
     // Always: a plan without deletions may still wait for a stream already being deleted.
     execute::destroy(&clients, &Progress::stderr(), &plan).await?;
     finish(ctx, &clients, "destroy", started, &plan)
+}
+
+/// Before a plan that deletes something: unless `--yes`, ask for the deployment's name on
+/// the terminal, as Terraform does; without a terminal, refuse (exit code 2).
+fn confirm(plan: &Plan, verb: &str, yes: bool) -> Result<()> {
+    let (_, _, deletes) = plan.counts();
+    if yes || deletes == 0 {
+        return Ok(());
+    }
+    let name = &plan.deployment;
+    let question = format!(
+        "kstream: `{verb}` deletes {deletes} resource{} of deployment `{name}`, as listed above; what they hold is lost.\n  type the deployment name to confirm: ",
+        if deletes == 1 { "" } else { "s" }
+    );
+    match ui::ask_to_type(&question, name)? {
+        Some(true) => Ok(()),
+        Some(false) => bail!("{verb} cancelled: the answer was not `{name}`; nothing was changed"),
+        None => Err(UsageError(format!(
+            "`kstream {verb}` would delete {deletes} resource{} and there is no terminal to confirm on; nothing was changed\n  hint: check the plan above, then run `kstream {verb} --yes`",
+            if deletes == 1 { "" } else { "s" }
+        ))
+        .into()),
+    }
 }
 
 /// Connect and observe the deployment, as `plan`, `apply` and `destroy` all start

@@ -54,9 +54,17 @@ pub async fn run(cli: Cli) -> Result<()> {
     // Every other command starts from a valid config: no client is built for a bad one.
     let ctx = Context::load(&cli, output)?;
     match &cli.command {
-        Command::Plan(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, false).await,
-        Command::Apply(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, true).await,
-        Command::Destroy(args) => deploy::destroy(&ctx, DestroyOptions { force: args.force }).await,
+        Command::Plan(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, None).await,
+        Command::Apply(args) => {
+            let opts = ApplyOptions {
+                adopt: args.plan.adopt,
+            };
+            deploy::plan(&ctx, opts, Some(args.yes)).await
+        }
+        Command::Destroy(args) => {
+            let opts = DestroyOptions { force: args.force };
+            deploy::destroy(&ctx, opts, args.yes).await
+        }
         Command::Package => package::run(&ctx),
         Command::Put(args) => put::run(&ctx, args).await,
         Command::Objects(args) => objects::run(&ctx, args).await,

@@ -381,7 +381,7 @@ pub(super) fn destroy(
         }
     } else {
         let detail = (has_objects && opts.force)
-            .then(|| "after deleting every object and version (--force)".to_string());
+            .then(|| "with every object and version in it (--force): they are lost".to_string());
         fate(bucket_owner, detail)
     };
     DestroySteps {
@@ -402,7 +402,14 @@ pub(super) fn destroy(
             name: desired.stream.name.clone(),
             fate: match &observed.stream {
                 Some(s) if s.is_deleting() => Fate::BeingDeleted,
-                stream => fate(stream.as_ref().map(|s| &s.owner), None),
+                Some(s) => fate(
+                    Some(&s.owner),
+                    Some(format!(
+                        "records the consumer has not written yet are lost; retention is {} h",
+                        s.retention_hours
+                    )),
+                ),
+                None => Fate::Gone,
             },
         },
         bucket: Target {

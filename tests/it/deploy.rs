@@ -1,5 +1,7 @@
 //! `plan` / `apply` / `destroy` against a real LocalStack.
 
+use std::time::Duration;
+
 use crate::support::{Aws, Deployment, rt, stderr, stdout};
 
 /// Assert that an `apply --json` made no write call, showing its plan otherwise.
@@ -187,10 +189,10 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
         stdout(&text)
     );
 
-    let destroyed = d.json(&["destroy"]);
+    let destroyed = d.json(&["destroy", "--yes"]);
     assert!(!write_calls(&destroyed).is_empty());
     assert_eq!(inventory(&aws, &rt, &d), nothing());
-    let again = d.json(&["destroy"]);
+    let again = d.json(&["destroy", "--yes"]);
     assert_eq!(
         write_calls(&again),
         Vec::<String>::new(),
@@ -290,7 +292,7 @@ fn destroy_keeps_a_bucket_with_objects_unless_forced() {
             .await
             .expect("put object");
     });
-    let out = d.ok(&["destroy"]);
+    let out = d.ok(&["destroy", "--yes"]);
     assert!(
         stdout(&out).contains(&format!("bucket `{}` kept: holds objects", d.bucket())),
         "{}",
@@ -302,7 +304,7 @@ fn destroy_keeps_a_bucket_with_objects_unless_forced() {
         "{inv:?}"
     );
 
-    d.ok(&["destroy", "--force"]);
+    d.ok(&["destroy", "--force", "--yes"]);
     assert_eq!(inventory(&aws, &rt, &d), nothing());
 }
 
@@ -323,9 +325,111 @@ fn interrupted_apply_and_destroy_converge() {
     assert_converged(&d.json(&["apply"]));
 
     let mut point = 1;
-    while d.kill_after_progress_line(&["destroy", "--force"], "", point) {
+    while d.kill_after_progress_line(&["destroy", "--force", "--yes"], "", point) {
         point += 2;
     }
-    d.ok(&["destroy", "--force"]);
+    d.ok(&["destroy", "--force", "--yes"]);
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+}
+
+#[test]
+fn destroy_without_yes_or_terminal_refuses_and_deletes_nothing() {
+    let d = Deployment::new("ask");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply"]);
+    let out = d.kstream(&["destroy", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no terminal to confirm on")
+            && stderr(&out).contains("kstream destroy --yes"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("records the consumer has not written yet are lost"),
+        "the plan says what is lost: {}",
+        stdout(&out)
+    );
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+}
+
+#[test]
+fn destroy_force_empties_a_versioned_bucket_within_a_bound() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    use futures::StreamExt as _;
+
+    let d = Deployment::new("versions");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply"]);
+    let bucket = d.bucket();
+    let put = |key: String| {
+        let s3 = aws.s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(b"v".to_vec().into())
+                .send()
+                .await
+                .expect("put object");
+        }
+    };
+    let versioning = |status: BucketVersioningStatus| {
+        aws.s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+    };
+    let total = rt.block_on(async {
+        // A `null` version from before versioning, versions and a delete marker while
+        // enabled, and a `null` version again while suspended: more than 1,000 in all.
+        put("before.txt".into()).await;
+        versioning(BucketVersioningStatus::Enabled)
+            .await
+            .expect("enable versioning");
+        futures::stream::iter((0..1_050).map(|i| put(format!("v/{}.txt", i % 700))))
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        aws.s3
+            .delete_object()
+            .bucket(&bucket)
+            .key("before.txt")
+            .send()
+            .await
+            .expect("delete marker");
+        versioning(BucketVersioningStatus::Suspended)
+            .await
+            .expect("suspend versioning");
+        put("after.txt".into()).await;
+        put("v/1.txt".into()).await;
+        let listed = aws
+            .s3
+            .list_object_versions()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list versions");
+        assert!(
+            listed
+                .versions()
+                .iter()
+                .any(|v| v.version_id() == Some("null")),
+            "the setup has a `null` version"
+        );
+        1 + 1_050 + 1 + 2
+    });
+    let out = d.ok_within(Duration::from_secs(180), &["destroy", "--force", "--yes"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "deleted {total} object versions from bucket `{bucket}`"
+        )),
+        "{err}"
+    );
     assert_eq!(inventory(&aws, &rt, &d), nothing());
 }

@@ -173,7 +173,7 @@ fn every_record_becomes_exactly_one_identical_object() {
     assert_eq!(put.len(), records.len());
     assert_exactly_once(&aws, &rt, &d, &put, "events/");
 
-    let out = d.ok(&["destroy", "--force"]);
+    let out = d.ok(&["destroy", "--force", "--yes"]);
     assert!(
         stdout(&out).contains(&format!("- bucket `{}`", d.bucket())),
         "{}",

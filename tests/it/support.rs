@@ -220,6 +220,39 @@ impl Deployment {
         out
     }
 
+    /// Like `ok`, but kill kstream and fail the test if it has not finished within `deadline`.
+    pub fn ok_within(&self, deadline: Duration, args: &[&str]) -> Output {
+        let config = self.config();
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        let mut child = command(self.dir.path(), &all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kstream");
+        let start = Instant::now();
+        while child.try_wait().expect("wait for kstream").is_none() {
+            if start.elapsed() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("kstream output");
+                panic!(
+                    "kstream {args:?} did not finish within {deadline:?}:\n{}",
+                    stderr(&out)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().expect("kstream output");
+        assert!(
+            out.status.success(),
+            "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    }
+
     /// `kstream --json <args>`, parsed; asserts success.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["--json"];
@@ -282,7 +315,7 @@ impl Deployment {
 impl Drop for Deployment {
     /// Best effort: leave LocalStack clean even when a test fails.
     fn drop(&mut self) {
-        let _ = self.kstream(&["destroy", "--force"]);
+        let _ = self.kstream(&["destroy", "--force", "--yes"]);
     }
 }
 
