@@ -35,6 +35,8 @@ pub fn ask_to_type(question: &str, expected: &str) -> std::io::Result<Option<boo
 pub struct Progress {
     /// Spinners of the waits in progress, by what they wait for (terminal only).
     spinners: Option<std::sync::Arc<Spinners>>,
+    /// Print nothing (tests).
+    quiet: bool,
 }
 
 #[derive(Debug, Default)]
@@ -48,10 +50,23 @@ impl Progress {
     pub fn stderr() -> Progress {
         Progress {
             spinners: stderr_is_terminal().then(|| std::sync::Arc::new(Spinners::default())),
+            quiet: false,
+        }
+    }
+
+    /// Progress that prints nothing.
+    #[cfg(test)]
+    pub fn quiet() -> Progress {
+        Progress {
+            spinners: None,
+            quiet: true,
         }
     }
 
     fn line(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.spinners {
             // Printed above the spinners, so lines and spinners do not overwrite each other.
             Some(s) => {

@@ -283,3 +283,6 @@ pub async fn destroy(clients: &Clients, progress: &Progress, plan: &Plan) -> Res
     tokio::try_join!(function_then_role, stream, bucket)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,8 @@ pub mod logs;
 pub mod mapping;
 pub mod objects;
 pub mod records;
+#[cfg(test)]
+mod replay;
 pub mod role;
 pub mod stream;
 
@@ -77,35 +79,63 @@ impl Clients {
             .region()
             .map(|r| r.to_string())
             .context("no AWS region configured\n  hint: set `region` in the config, pass `--region`, or set `AWS_REGION`")?;
-        let custom_endpoint = sdk.endpoint_url().is_some();
+        // An endpoint override (LocalStack) serves buckets by path, not by host name.
+        let path_style = sdk.endpoint_url().is_some();
+        Ok(Clients::from_sdk(&sdk, region, path_style))
+    }
+
+    /// Clients that talk to `http` instead of AWS: static credentials, `us-east-1`, no
+    /// retries (a wrong answer fails at once), S3 by path.
+    #[cfg(test)]
+    pub(crate) fn replay(http: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Clients {
+        use aws_sdk_kinesis::config::{Credentials, SharedCredentialsProvider};
+        let region = "us-east-1";
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDREPLAY",
+                "replay-secret",
+                None,
+                None,
+                "replay",
+            )))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        Clients::from_sdk(&sdk, region.to_string(), true)
+    }
+
+    /// The five clients on one SDK config, each with the same call log.
+    fn from_sdk(sdk: &aws_config::SdkConfig, region: String, s3_path_style: bool) -> Clients {
         let calls = CallLog::default();
         let kinesis = aws_sdk_kinesis::Client::from_conf(
-            aws_sdk_kinesis::config::Builder::from(&sdk)
+            aws_sdk_kinesis::config::Builder::from(sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let lambda = aws_sdk_lambda::Client::from_conf(
-            aws_sdk_lambda::config::Builder::from(&sdk)
+            aws_sdk_lambda::config::Builder::from(sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&sdk)
-                .force_path_style(custom_endpoint)
+            aws_sdk_s3::config::Builder::from(sdk)
+                .force_path_style(s3_path_style)
                 .interceptor(calls.clone())
                 .build(),
         );
         let iam = aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&sdk)
+            aws_sdk_iam::config::Builder::from(sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
         let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+            aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                 .interceptor(calls.clone())
                 .build(),
         );
-        Ok(Clients {
+        Clients {
             kinesis,
             lambda,
             s3,
@@ -113,7 +143,7 @@ impl Clients {
             logs,
             calls,
             region,
-        })
+        }
     }
 
     /// Observe every resource of a deployment, concurrently. `for_destroy` also checks

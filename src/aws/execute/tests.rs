@@ -1,0 +1,585 @@
+//! Replay tests: the request sequence of a cold apply, a converged apply and a destroy, per
+//! service, through the same path the commands take (observe → plan → execute), against the
+//! scripted answers of `aws::replay` instead of AWS.
+//!
+//! Every answer says the final state at once (ACTIVE, Active, Enabled, gone), so no wait
+//! sleeps. The bodies that must equal the desired state are built from `Desired`'s own
+//! methods, so the converged case is converged by construction.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::aws::replay::{Exchange, Replay, Service};
+use crate::aws::{Clients, execute};
+use crate::model::{Desired, HANDLER, ROLE_POLICY_NAME, RUNTIME};
+use crate::package::Artifact;
+use crate::plan::{ApplyOptions, DestroyOptions, Plan, StreamSpec};
+use crate::ui::Progress;
+
+const ACCOUNT: &str = "000000000000";
+const MAPPING: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+
+/// The fixture deployment (`tests/fixtures/plan/deploy.toml`) and the ARNs AWS gives it.
+struct World {
+    desired: Desired,
+    stream_arn: String,
+    role_arn: String,
+    function_arn: String,
+    /// Holds the consumer zip a create reads.
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let config = crate::config::parse(
+            include_str!("../../../tests/fixtures/plan/deploy.toml"),
+            Path::new("deploy.toml"),
+        )
+        .expect("fixture config is valid");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bootstrap.zip");
+        std::fs::write(&path, b"PK replayed zip").expect("write zip");
+        let artifact = Artifact {
+            path,
+            sha256_base64: "c2hhLW9mLXRoZS16aXA=".into(),
+            size: 15,
+        };
+        let desired = Desired::new(&config, "us-east-1".into(), Some(artifact));
+        World {
+            stream_arn: format!(
+                "arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{}",
+                desired.stream.name
+            ),
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{}", desired.consumer.role_name),
+            function_arn: format!(
+                "arn:aws:lambda:us-east-1:{ACCOUNT}:function:{}",
+                desired.consumer.function_name
+            ),
+            desired,
+            _dir: dir,
+        }
+    }
+
+    // Kinesis (JSON 1.1).
+
+    fn stream_summary(&self, status: &str, retention_hours: u32) -> Exchange {
+        let s = &self.desired.stream;
+        Exchange::ok(
+            "DescribeStreamSummary",
+            json!({ "StreamDescriptionSummary": {
+                "StreamName": s.name,
+                "StreamARN": self.stream_arn,
+                "StreamStatus": status,
+                "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+                "RetentionPeriodHours": retention_hours,
+                "StreamCreationTimestamp": 1_700_000_000,
+                "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+                "OpenShardCount": s.shard_count,
+                "ConsumerCount": 0
+            }})
+            .to_string(),
+        )
+    }
+
+    fn stream_active(&self) -> Exchange {
+        self.stream_summary("ACTIVE", self.desired.stream.retention_hours)
+    }
+
+    fn stream_tags(&self) -> Exchange {
+        let tags: Vec<Value> = (self.desired.tags().into_iter())
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect();
+        Exchange::ok(
+            "ListTagsForStream",
+            json!({ "Tags": tags, "HasMoreTags": false }).to_string(),
+        )
+    }
+
+    // S3 (REST XML, path style).
+
+    fn bucket_tags(&self) -> Exchange {
+        let tags: String = (self.desired.tags().into_iter())
+            .map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>"))
+            .collect();
+        Exchange::ok(
+            "GetBucketTagging",
+            format!("<Tagging><TagSet>{tags}</TagSet></Tagging>"),
+        )
+    }
+
+    fn bucket_policy(&self) -> Exchange {
+        Exchange::ok("GetBucketPolicy", self.desired.bucket_policy().to_string())
+    }
+
+    /// The four reads `bucket::observe` makes at once: converged but for `policy`.
+    fn bucket_settings(&self, policy: Exchange) -> [Exchange; 4] {
+        [
+            self.bucket_tags(),
+            Exchange::ok(
+                "GetPublicAccessBlock",
+                "<PublicAccessBlockConfiguration><BlockPublicAcls>true</BlockPublicAcls>\
+                 <IgnorePublicAcls>true</IgnorePublicAcls><BlockPublicPolicy>true</BlockPublicPolicy>\
+                 <RestrictPublicBuckets>true</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+            ),
+            Exchange::ok(
+                "GetBucketEncryption",
+                "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault>\
+                 <SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule>\
+                 </ServerSideEncryptionConfiguration>",
+            ),
+            policy,
+        ]
+    }
+
+    fn no_object_versions(&self) -> Exchange {
+        Exchange::ok(
+            "ListObjectVersions",
+            format!(
+                "<ListVersionsResult><Name>{}</Name><IsTruncated>false</IsTruncated>\
+                 </ListVersionsResult>",
+                self.desired.bucket
+            ),
+        )
+    }
+
+    // IAM (query protocol; documents come back URL-encoded, as IAM sends them).
+
+    fn role_xml(&self) -> String {
+        let tags: String = (self.desired.tags().into_iter())
+            .map(|(k, v)| format!("<member><Key>{k}</Key><Value>{v}</Value></member>"))
+            .collect();
+        format!(
+            "<Role><Path>/</Path><RoleName>{}</RoleName><RoleId>AROAREPLAY</RoleId>\
+             <Arn>{}</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate>\
+             <AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument><Tags>{tags}</Tags></Role>",
+            self.desired.consumer.role_name,
+            self.role_arn,
+            url_encode(&self.desired.trust_policy().to_string()),
+        )
+    }
+
+    fn iam(&self, operation: &'static str, result: &str) -> Exchange {
+        Exchange::ok(
+            operation,
+            format!(
+                "<{operation}Response><{operation}Result>{result}</{operation}Result>\
+                 <ResponseMetadata><RequestId>replay</RequestId></ResponseMetadata>\
+                 </{operation}Response>"
+            ),
+        )
+    }
+
+    fn role_policy(&self) -> Exchange {
+        self.iam(
+            "GetRolePolicy",
+            &format!(
+                "<RoleName>{}</RoleName><PolicyName>{ROLE_POLICY_NAME}</PolicyName>\
+                 <PolicyDocument>{}</PolicyDocument>",
+                self.desired.consumer.role_name,
+                url_encode(&self.desired.role_policy(&self.stream_arn).to_string())
+            ),
+        )
+    }
+
+    // Lambda (REST JSON).
+
+    fn function_configuration(&self, state: &str) -> Value {
+        let (d, c) = (&self.desired, &self.desired.consumer);
+        json!({
+            "FunctionName": c.function_name,
+            "FunctionArn": self.function_arn,
+            "Runtime": RUNTIME,
+            "Role": self.role_arn,
+            "Handler": HANDLER,
+            "CodeSize": d.artifact.as_ref().map_or(0, |a| a.size),
+            "CodeSha256": d.artifact.as_ref().map(|a| a.sha256_base64.clone()),
+            "MemorySize": c.memory_mb,
+            "Timeout": c.timeout_s,
+            "Architectures": [c.architecture.as_str()],
+            "Environment": { "Variables": d.function_env() },
+            "State": state,
+            "LastUpdateStatus": "Successful",
+            "LastModified": "2024-01-01T00:00:00.000+0000"
+        })
+    }
+
+    fn function(&self) -> Exchange {
+        Exchange::ok(
+            "GetFunction",
+            json!({
+                "Configuration": self.function_configuration("Active"),
+                "Tags": self.desired.tags()
+            })
+            .to_string(),
+        )
+    }
+
+    fn function_ready(&self) -> Exchange {
+        Exchange::ok(
+            "GetFunctionConfiguration",
+            self.function_configuration("Active").to_string(),
+        )
+    }
+
+    fn mapping(&self, state: &str) -> Value {
+        let m = self.desired.mapping();
+        json!({
+            "UUID": MAPPING,
+            "State": state,
+            "EventSourceArn": self.stream_arn,
+            "FunctionArn": self.function_arn,
+            "BatchSize": m.batch_size,
+            "MaximumRetryAttempts": m.maximum_retry_attempts,
+            "BisectBatchOnFunctionError": m.bisect_batch_on_function_error,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "StartingPosition": self.desired.consumer.starting_position.as_str()
+        })
+    }
+
+    fn mapping_enabled(&self) -> Exchange {
+        Exchange::ok("GetEventSourceMapping", self.mapping("Enabled").to_string())
+    }
+
+    fn not_found(operation: &'static str) -> Exchange {
+        Exchange::json_error(operation, 404, "ResourceNotFoundException")
+    }
+
+    /// The reads of `Clients::observe` on a converged deployment; `for_destroy` adds the
+    /// bucket's object check.
+    fn expect_converged_observe(&self, replay: &Replay, for_destroy: bool) {
+        self.expect_observe(replay, for_destroy, self.bucket_policy());
+    }
+
+    /// The reads of `Clients::observe` on a deployment that is converged but for the bucket
+    /// policy's answer.
+    fn expect_observe(&self, replay: &Replay, for_destroy: bool, bucket_policy: Exchange) {
+        replay.expect(Service::Kinesis, [self.stream_active(), self.stream_tags()]);
+        replay.expect(Service::S3, [Exchange::ok("HeadBucket", "")]);
+        replay.expect_any_order(Service::S3, self.bucket_settings(bucket_policy));
+        if for_destroy {
+            replay.expect(Service::S3, [self.no_object_versions()]);
+        }
+        replay.expect(
+            Service::Iam,
+            [self.iam("GetRole", &self.role_xml()), self.role_policy()],
+        );
+        replay.expect(
+            Service::Lambda,
+            [
+                self.function(),
+                Exchange::ok(
+                    "ListEventSourceMappings",
+                    json!({ "EventSourceMappings": [self.mapping("Enabled")] }).to_string(),
+                ),
+            ],
+        );
+    }
+}
+
+/// Percent-encode everything but unreserved characters, as IAM returns policy documents.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The write calls the SDK made (its own operation names), sorted.
+fn writes(clients: &Clients) -> Vec<String> {
+    let mut writes = clients.calls.writes();
+    writes.sort();
+    writes
+}
+
+/// Both witnesses agree: the operations the replay served (told from the requests) are the
+/// ones the SDK says it called (from its metadata).
+fn assert_same_calls(replay: &Replay, clients: &Clients) {
+    let mut served: Vec<String> = [Service::Kinesis, Service::S3, Service::Iam, Service::Lambda]
+        .into_iter()
+        .flat_map(|s| replay.served(s))
+        .collect();
+    let mut called: Vec<String> = clients.calls.all().into_iter().map(|(_, op)| op).collect();
+    served.sort();
+    called.sort();
+    assert_eq!(served, called);
+}
+
+#[tokio::test]
+async fn cold_apply_creates_everything() {
+    let world = World::new();
+    let replay = Replay::default();
+    let nf = World::not_found;
+    replay.expect(
+        Service::Kinesis,
+        [
+            // Kinesis says "not found" with status 400: the code decides, not the status.
+            Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
+            Exchange::ok("CreateStream", "{}"),
+            world.stream_active(),
+            world.stream_tags(),
+        ],
+    );
+    replay.expect(
+        Service::S3,
+        [
+            Exchange::status("HeadBucket", 404, ""),
+            Exchange::ok("CreateBucket", "")
+                .header("Location", format!("/{}", world.desired.bucket)),
+            Exchange::ok("HeadBucket", ""),
+            world.bucket_tags(),
+        ],
+    );
+    replay.expect_any_order(
+        Service::S3,
+        [
+            Exchange::ok("PutPublicAccessBlock", ""),
+            Exchange::ok("PutBucketEncryption", ""),
+        ],
+    );
+    replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
+    replay.expect(
+        Service::Iam,
+        [
+            Exchange::iam_error("GetRole", 404, "NoSuchEntity"),
+            world.iam("CreateRole", &world.role_xml()),
+            world.iam("PutRolePolicy", ""),
+        ],
+    );
+    replay.expect(
+        Service::Lambda,
+        [
+            nf("GetFunction"),
+            Exchange::status(
+                "CreateFunction",
+                201,
+                world.function_configuration("Pending").to_string(),
+            ),
+            world.function_ready(),
+            Exchange::status(
+                "CreateEventSourceMapping",
+                202,
+                world.mapping("Creating").to_string(),
+            ),
+            world.mapping_enabled(),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let observed = clients.observe(&world.desired, false).await;
+    let plan = Plan::apply(
+        &world.desired,
+        &observed.expect("observe"),
+        ApplyOptions::default(),
+    );
+    let result = execute::apply(&clients, &Progress::quiet(), &plan).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    assert_eq!(
+        writes(&clients),
+        [
+            "IAM.CreateRole",
+            "IAM.PutRolePolicy",
+            "Kinesis.CreateStream",
+            "Lambda.CreateEventSourceMapping",
+            "Lambda.CreateFunction",
+            "S3.CreateBucket",
+            "S3.PutBucketEncryption",
+            "S3.PutBucketPolicy",
+            "S3.PutPublicAccessBlock",
+        ]
+    );
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn converged_apply_only_reads() {
+    let world = World::new();
+    let replay = Replay::default();
+    world.expect_converged_observe(&replay, false);
+    let clients = Clients::replay(replay.http_client());
+
+    let observed = clients.observe(&world.desired, false).await;
+    let plan = Plan::apply(
+        &world.desired,
+        &observed.expect("observe"),
+        ApplyOptions::default(),
+    );
+    assert!(plan.is_empty(), "{plan:#?}");
+    let reads = clients.calls.all().len();
+    let result = execute::apply(&clients, &Progress::quiet(), &plan).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    assert_eq!(clients.calls.all().len(), reads, "the executor made a call");
+    assert_eq!(writes(&clients), Vec::<String>::new());
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn destroy_deletes_everything_in_order() {
+    let world = World::new();
+    let replay = Replay::default();
+    world.expect_converged_observe(&replay, true);
+    let nf = World::not_found;
+    // `mapping::delete` reads the mapping, then waits for it to settle with a second read.
+    replay.expect(
+        Service::Lambda,
+        [
+            world.mapping_enabled(),
+            world.mapping_enabled(),
+            Exchange::status(
+                "DeleteEventSourceMapping",
+                202,
+                world.mapping("Deleting").to_string(),
+            ),
+            nf("GetEventSourceMapping"),
+            Exchange::status("DeleteFunction", 204, ""),
+            nf("GetFunction"),
+        ],
+    );
+    replay.expect(
+        Service::Iam,
+        [
+            world.iam(
+                "ListRolePolicies",
+                &format!(
+                    "<PolicyNames><member>{ROLE_POLICY_NAME}</member></PolicyNames>\
+                     <IsTruncated>false</IsTruncated>"
+                ),
+            ),
+            world.iam("DeleteRolePolicy", ""),
+            world.iam(
+                "ListAttachedRolePolicies",
+                "<AttachedPolicies/><IsTruncated>false</IsTruncated>",
+            ),
+            world.iam("DeleteRole", ""),
+        ],
+    );
+    replay.expect(
+        Service::Kinesis,
+        [
+            world.stream_active(),
+            Exchange::ok("DeleteStream", "{}"),
+            Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
+        ],
+    );
+    replay.expect(
+        Service::S3,
+        [
+            world.no_object_versions(),
+            Exchange::status("DeleteBucket", 204, ""),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let observed = clients.observe(&world.desired, true).await;
+    let plan = Plan::destroy(
+        &world.desired,
+        &observed.expect("observe"),
+        DestroyOptions { force: true },
+    );
+    let result = execute::destroy(&clients, &Progress::quiet(), &plan).await;
+
+    replay.assert_done();
+    result.expect("destroy");
+    assert_eq!(
+        writes(&clients),
+        [
+            "IAM.DeleteRole",
+            "IAM.DeleteRolePolicy",
+            "Kinesis.DeleteStream",
+            "Lambda.DeleteEventSourceMapping",
+            "Lambda.DeleteFunction",
+            "S3.DeleteBucket",
+        ]
+    );
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn a_missing_bucket_policy_is_the_only_write() {
+    let world = World::new();
+    let replay = Replay::default();
+    let no_policy = Exchange::s3_error("GetBucketPolicy", 404, "NoSuchBucketPolicy");
+    world.expect_observe(&replay, false, no_policy);
+    replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
+    let clients = Clients::replay(replay.http_client());
+
+    let observed = clients.observe(&world.desired, false).await;
+    let plan = Plan::apply(
+        &world.desired,
+        &observed.expect("observe"),
+        ApplyOptions::default(),
+    );
+    let result = execute::apply(&clients, &Progress::quiet(), &plan).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    assert_eq!(writes(&clients), ["S3.PutBucketPolicy"]);
+}
+
+#[tokio::test]
+async fn a_stream_created_meanwhile_is_waited_on_and_converged() {
+    let world = World::new();
+    let replay = Replay::default();
+    // Another run created the stream first, with a longer retention.
+    replay.expect(
+        Service::Kinesis,
+        [
+            Exchange::json_error("CreateStream", 400, "ResourceInUseException"),
+            world.stream_summary("ACTIVE", 48),
+            world.stream_tags(),
+            Exchange::ok("DecreaseStreamRetentionPeriod", "{}"),
+            world.stream_active(),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+    let s = &world.desired.stream;
+    let spec = StreamSpec {
+        name: s.name.clone(),
+        shard_count: s.shard_count,
+        retention_hours: s.retention_hours,
+        tags: world.desired.tags(),
+    };
+
+    let arn = crate::aws::stream::create(&clients.kinesis, &Progress::quiet(), &spec).await;
+
+    replay.assert_done();
+    assert_eq!(arn.expect("create"), world.stream_arn);
+    assert_eq!(
+        writes(&clients),
+        [
+            "Kinesis.CreateStream",
+            "Kinesis.DecreaseStreamRetentionPeriod"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bucket_of_another_account_is_refused() {
+    let world = World::new();
+    let replay = Replay::default();
+    // HEAD has no body: the 403 status is all S3 says.
+    replay.expect(Service::S3, [Exchange::status("HeadBucket", 403, "")]);
+    let clients = Clients::replay(replay.http_client());
+
+    let observed = crate::aws::bucket::observe(
+        &clients.s3,
+        &world.desired.bucket,
+        &world.desired.deployment,
+    )
+    .await;
+
+    replay.assert_done();
+    assert_eq!(
+        format!("{:#}", observed.expect_err("a foreign bucket")),
+        "bucket `plan-test-bucket` exists and belongs to someone else (access denied)\n  \
+         hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
+    );
+}
