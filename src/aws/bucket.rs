@@ -282,6 +282,7 @@ pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<u
     for _ in 0..EMPTY_PASSES {
         let mut key_marker = None;
         let mut version_marker = None;
+        let before = deleted;
         loop {
             let out = client
                 .list_object_versions()
@@ -308,7 +309,8 @@ pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<u
             key_marker = out.next_key_marker;
             version_marker = out.next_version_id_marker;
         }
-        if !has_objects(client, name).await? {
+        // A walk that found nothing saw an empty bucket; otherwise look again.
+        if deleted == before || !has_objects(client, name).await? {
             return Ok(deleted);
         }
     }
