@@ -94,6 +94,25 @@ impl StartingPosition {
     }
 }
 
+/// Where the event source mapping sends a batch it gives up on (`consumer.on_failure`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnFailure {
+    /// An SQS queue kstream creates and owns: `<function_name>-failures`.
+    Queue,
+    /// Nowhere: a batch given up on is skipped, and only the function's logs tell.
+    None,
+    /// An existing SQS queue, by ARN.
+    SqsArn(String),
+    /// An existing SNS topic, by ARN.
+    SnsArn(String),
+}
+
+/// The retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
 /// A validated deployment: what the user wants to exist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -152,6 +171,13 @@ pub struct ConsumerConfig {
     pub maximum_retry_attempts: i32,
     /// Split a failing batch in two and retry each half (default `true`).
     pub bisect_batch_on_function_error: bool,
+    /// Oldest record the mapping still sends, in seconds: -1 (no limit) or 60-604800
+    /// (default -1).
+    pub maximum_record_age_s: i32,
+    /// Where a batch given up on goes (default: the deployment's own queue).
+    pub on_failure: OnFailure,
+    /// Days the function's log group keeps logs: one of [`LOG_RETENTION_DAYS`] (default 14).
+    pub log_retention_days: u32,
     /// Prefix of every object key, e.g. `events/` (may be empty).
     pub key_prefix: String,
     /// A prebuilt `bootstrap` zip; `None` means kstream builds the workspace's consumer.

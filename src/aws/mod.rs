@@ -55,6 +55,10 @@ pub struct Clients {
     iam: aws_sdk_iam::Client,
     /// CloudWatch Logs.
     logs: aws_sdk_cloudwatchlogs::Client,
+    /// SQS (the failure queue).
+    sqs: aws_sdk_sqs::Client,
+    /// STS (who the credentials belong to).
+    sts: aws_sdk_sts::Client,
     /// Every operation executed through these clients.
     pub calls: CallLog,
     /// Region the clients talk to.
@@ -106,7 +110,17 @@ impl Clients {
         Clients::from_sdk(&sdk, region.to_string(), true)
     }
 
-    /// The five clients on one SDK config, each with the same call log.
+    /// The account the credentials belong to (STS GetCallerIdentity): the first call of
+    /// `plan`, `apply` and `destroy`, so that bad credentials fail before anything else.
+    pub async fn account(&self) -> Result<String> {
+        let out = self.sts.get_caller_identity().send().await.context(
+            "failed to find out who the AWS credentials belong to (STS GetCallerIdentity)",
+        )?;
+        out.account
+            .context("STS GetCallerIdentity returned no account")
+    }
+
+    /// The clients on one SDK config, each with the same call log.
     fn from_sdk(sdk: &aws_config::SdkConfig, region: String, s3_path_style: bool) -> Clients {
         let calls = CallLog::default();
         let kinesis = aws_sdk_kinesis::Client::from_conf(
@@ -135,12 +149,24 @@ impl Clients {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         Clients {
             kinesis,
             lambda,
             s3,
             iam,
             logs,
+            sqs,
+            sts,
             calls,
             region,
         }

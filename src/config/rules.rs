@@ -5,6 +5,8 @@
 
 use kstream_contract::MAX_KEY_PREFIX_BYTES;
 
+use super::OnFailure;
+
 /// One broken rule: the message, and help if the user can act on something specific.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Problem {
@@ -13,14 +15,14 @@ pub(super) struct Problem {
 }
 
 impl Problem {
-    fn new(message: String) -> Self {
+    pub(super) fn new(message: String) -> Self {
         Self {
             message,
             help: None,
         }
     }
 
-    fn help(mut self, help: impl Into<String>) -> Self {
+    pub(super) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
@@ -309,6 +311,42 @@ pub(super) fn zip(key: &str, value: &str) -> Vec<Problem> {
         ]
     } else {
         Vec::new()
+    }
+}
+
+/// `on_failure`: `"queue"`, `"none"`, or the ARN of an SQS queue or SNS topic.
+pub(super) fn on_failure(key: &str, value: &str) -> Vec<Problem> {
+    if value == "queue" || value == "none" {
+        return Vec::new();
+    }
+    let parts: Vec<&str> = value.split(':').collect();
+    let arn_ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && (parts[2] == "sqs" || parts[2] == "sns")
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && !parts[5].is_empty();
+    if arn_ok {
+        return Vec::new();
+    }
+    vec![
+        Problem::new(format!(
+            "`{key}` must be \"queue\", \"none\", or the ARN of an SQS queue or SNS topic, got {}",
+            toml::Value::from(value)
+        ))
+        .help("for example `arn:aws:sqs:us-east-1:123456789012:my-failures`; leave the key out for a queue kstream creates"),
+    ]
+}
+
+/// The destination `on_failure` accepted.
+pub(super) fn parse_on_failure(value: &str) -> OnFailure {
+    match value {
+        "queue" => OnFailure::Queue,
+        "none" => OnFailure::None,
+        arn if arn.split(':').nth(2) == Some("sns") => OnFailure::SnsArn(arn.to_string()),
+        arn => OnFailure::SqsArn(arn.to_string()),
     }
 }
 

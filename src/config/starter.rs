@@ -82,6 +82,20 @@ maximum_retry_attempts = 10
 # On a function error, split the batch in two and retry each half, so one bad
 # record does not hold back the rest: true or false. Default: true.
 bisect_batch_on_function_error = true
+# Oldest record the mapping still sends, in seconds: -1 (no limit) or 60 to
+# 604800 (7 days). Older records are given up on, like a batch out of retries.
+# Default: -1.
+maximum_record_age_s = -1
+# Where the mapping records a batch it gives up on (out of retries or too old),
+# so that `kstream failures` lists it and `kstream redrive` writes it later:
+# "queue" (an SQS queue `<function_name>-failures` that kstream creates,
+# encrypted, keeping messages 14 days), "none" (nowhere: the records are
+# skipped), or the ARN of an existing SQS queue or SNS topic. Default: "queue".
+on_failure = "queue"
+# Days the function's log group `/aws/lambda/<function_name>` keeps logs: 1, 3,
+# 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+# 2557, 2922, 3288 or 3653. Default: 14.
+log_retention_days = 14
 # Prefix of every object key, like "events/". At most {max_prefix} bytes of printable
 # ASCII (space to `~`) except `\`; must not start with `/`. Default: "" (keys at
 # the top of the bucket).

@@ -147,6 +147,10 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
         "invalid config `tests/fixtures/config/bad-unknown-table.toml` at line 9, column 1: unknown table `[logging]`\n  help: allowed top-level keys are `name`, `region` and `endpoint_url`, and tables `[stream]`, `[bucket]` and `[consumer]`",
     ),
     (
+        "bad-failure-settings.toml",
+        "invalid config `tests/fixtures/config/bad-failure-settings.toml` at line 10, column 14: `consumer.on_failure` must be \"queue\", \"none\", or the ARN of an SQS queue or SNS topic, got \"arn:aws:s3:::failures-bucket\"\n  help: for example `arn:aws:sqs:us-east-1:123456789012:my-failures`; leave the key out for a queue kstream creates\ninvalid config `tests/fixtures/config/bad-failure-settings.toml` at line 11, column 24: `consumer.maximum_record_age_s` must be -1 (no limit) or from 60 to 604800, got 30\ninvalid config `tests/fixtures/config/bad-failure-settings.toml` at line 12, column 22: `consumer.log_retention_days` must be one of the periods CloudWatch Logs accepts, got 10\n  help: choose one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    ),
+    (
         "bad-wrong-type-quoted-boolean.toml",
         "invalid config `tests/fixtures/config/bad-wrong-type-quoted-boolean.toml` at line 10, column 34: `consumer.bisect_batch_on_function_error` must be `true` or `false`, got a string\n  help: write the boolean without quotes: `bisect_batch_on_function_error = false`",
     ),
@@ -291,6 +295,9 @@ fn defaults_apply_when_consumer_is_absent() {
                 starting_position: StartingPosition::TrimHorizon,
                 maximum_retry_attempts: 10,
                 bisect_batch_on_function_error: true,
+                maximum_record_age_s: -1,
+                on_failure: OnFailure::Queue,
+                log_retention_days: 14,
                 key_prefix: String::new(),
                 zip: None,
             },
@@ -328,6 +335,11 @@ fn every_key_can_be_set() {
                 starting_position: StartingPosition::Latest,
                 maximum_retry_attempts: -1,
                 bisect_batch_on_function_error: false,
+                maximum_record_age_s: 3600,
+                on_failure: OnFailure::SnsArn(
+                    "arn:aws:sns:eu-central-1:123456789012:full-failures".to_owned()
+                ),
+                log_retention_days: 30,
                 key_prefix: "events/".to_owned(),
                 zip: Some(fixture("build/bootstrap.zip")),
             },
@@ -766,7 +778,7 @@ fn unknown_keys_and_tables() {
     );
     assert_eq!(
         err(&with("[consumer]\nname = \"fn\"\n")),
-        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `key_prefix` and `zip`"
+        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `maximum_record_age_s`, `on_failure`, `log_retention_days`, `key_prefix` and `zip`"
     );
     assert_eq!(
         err(&with("[stream.settings]\nmode = \"PROVISIONED\"\n")),

@@ -5,9 +5,11 @@ use std::path::Path;
 use toml::de::DeTable;
 
 use super::rules;
+use super::rules::Problem;
 use super::walk::{At, Cx, Reported, Table, value};
 use super::{
-    Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, StartingPosition, StreamConfig,
+    Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, LOG_RETENTION_DAYS, OnFailure,
+    StartingPosition, StreamConfig,
 };
 
 /// Top-level keys that hold values.
@@ -26,6 +28,9 @@ pub(super) const CONSUMER_KEYS: &[&str] = &[
     "starting_position",
     "maximum_retry_attempts",
     "bisect_batch_on_function_error",
+    "maximum_record_age_s",
+    "on_failure",
+    "log_retention_days",
     "key_prefix",
     "zip",
 ];
@@ -44,6 +49,7 @@ const DEFAULT_MEMORY_MB: u32 = 128;
 const DEFAULT_TIMEOUT_S: u32 = 30;
 const DEFAULT_BATCH_SIZE: u32 = 100;
 const DEFAULT_MAXIMUM_RETRY_ATTEMPTS: i32 = 10;
+const DEFAULT_LOG_RETENTION_DAYS: u32 = 14;
 
 /// Other names people use for the architectures.
 const ARCHITECTURE_ALIASES: &[(&str, &str)] = &[
@@ -177,6 +183,11 @@ fn consumer(
         Err(Reported) => String::new(),
     };
 
+    let maximum_record_age_s = maximum_record_age(cx, table);
+    let log_retention_days = log_retention(cx, table);
+    let on_failure = value(cx.string(table, "on_failure", rules::on_failure))
+        .map(|destination| rules::parse_on_failure(&destination))
+        .unwrap_or(OnFailure::Queue);
     let key_prefix = value(cx.string(table, "key_prefix", rules::key_prefix));
     let zip = value(cx.string(table, "zip", rules::zip));
     // Relative to the config file, so the config means the same from any working directory.
@@ -213,8 +224,52 @@ fn consumer(
             DEFAULT_MAXIMUM_RETRY_ATTEMPTS,
         ),
         bisect_batch_on_function_error: cx.boolean(table, "bisect_batch_on_function_error", true),
+        maximum_record_age_s,
+        on_failure,
+        log_retention_days,
         key_prefix: key_prefix.unwrap_or_default(),
         zip,
+    }
+}
+
+/// `maximum_record_age_s`: -1 (no limit) or 60 to 604800, as Lambda allows.
+fn maximum_record_age(cx: &mut Cx<'_>, table: &Table<'_>) -> i32 {
+    let key = "maximum_record_age_s";
+    match cx.integer(table, key, -1..=604_800) {
+        Ok(Some(at)) if at.value == -1 || at.value >= 60 => at.value as i32,
+        Ok(Some(at)) => {
+            let message = format!(
+                "`{}` must be -1 (no limit) or from 60 to 604800, got {}",
+                table.key(key),
+                at.value
+            );
+            cx.report(at.offset, table.key(key), Problem::new(message));
+            -1
+        }
+        Ok(None) | Err(Reported) => -1,
+    }
+}
+
+/// `log_retention_days`: one of the periods CloudWatch Logs accepts.
+fn log_retention(cx: &mut Cx<'_>, table: &Table<'_>) -> u32 {
+    let key = "log_retention_days";
+    match cx.integer(table, key, 1..=3653) {
+        Ok(Some(at)) if LOG_RETENTION_DAYS.contains(&(at.value as u32)) => at.value as u32,
+        Ok(Some(at)) => {
+            let allowed: Vec<String> = LOG_RETENTION_DAYS.iter().map(u32::to_string).collect();
+            let message = format!(
+                "`{}` must be one of the periods CloudWatch Logs accepts, got {}",
+                table.key(key),
+                at.value
+            );
+            cx.report(
+                at.offset,
+                table.key(key),
+                Problem::new(message).help(format!("choose one of {}", allowed.join(", "))),
+            );
+            DEFAULT_LOG_RETENTION_DAYS
+        }
+        Ok(None) | Err(Reported) => DEFAULT_LOG_RETENTION_DAYS,
     }
 }
 
