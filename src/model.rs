@@ -9,7 +9,7 @@ use kstream_contract::env;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{Architecture, Config, StartingPosition};
+use crate::config::{Architecture, Config, OnFailure, StartingPosition};
 use crate::package::Artifact;
 
 /// Tag key that marks a resource as created by a kstream deployment.
@@ -20,6 +20,8 @@ pub const ROLE_POLICY_NAME: &str = "kstream-consumer";
 pub const RUNTIME: &str = "provided.al2023";
 /// Handler name (ignored by custom runtimes, but required by the API).
 pub const HANDLER: &str = "bootstrap";
+/// How long the failure queue keeps a message: 14 days, SQS's longest.
+pub const FAILURE_RETENTION_S: u32 = 14 * 24 * 3600;
 
 /// Who a resource belongs to, read from its `kstream:deployment` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +56,8 @@ pub struct Desired {
     pub deployment: String,
     /// Region the deployment lives in, as resolved by the SDK (for display and partition).
     pub region: String,
+    /// Account the credentials belong to (STS), where everything is created.
+    pub account: String,
     /// `[stream]`
     pub stream: crate::config::StreamConfig,
     /// `[bucket]`
@@ -66,10 +70,16 @@ pub struct Desired {
 
 impl Desired {
     /// Desired state from a validated config, the resolved region and the packaged consumer.
-    pub fn new(config: &Config, region: String, artifact: Option<Artifact>) -> Desired {
+    pub fn new(
+        config: &Config,
+        region: String,
+        account: String,
+        artifact: Option<Artifact>,
+    ) -> Desired {
         Desired {
             deployment: config.name.clone(),
             region,
+            account,
             stream: config.stream.clone(),
             bucket: config.bucket.name.clone(),
             consumer: config.consumer.clone(),
@@ -98,6 +108,37 @@ impl Desired {
         ])
     }
 
+    /// Name of the queue kstream creates for failures (`on_failure = "queue"`).
+    pub fn failure_queue_name(&self) -> String {
+        format!("{}-failures", self.consumer.function_name)
+    }
+
+    /// Whether kstream creates and manages the failure queue.
+    pub fn owns_failure_queue(&self) -> bool {
+        self.consumer.on_failure == OnFailure::Queue
+    }
+
+    /// Where the mapping sends a batch it gives up on, if anywhere.
+    pub fn failure_destination(&self) -> Option<Destination> {
+        match &self.consumer.on_failure {
+            OnFailure::Queue => Some(Destination::Sqs(format!(
+                "arn:{}:sqs:{}:{}:{}",
+                self.partition(),
+                self.region,
+                self.account,
+                self.failure_queue_name()
+            ))),
+            OnFailure::None => None,
+            OnFailure::SqsArn(arn) => Some(Destination::Sqs(arn.clone())),
+            OnFailure::SnsArn(arn) => Some(Destination::Sns(arn.clone())),
+        }
+    }
+
+    /// The function's log group, which kstream creates before the function.
+    pub fn log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.consumer.function_name)
+    }
+
     /// Trust policy letting Lambda assume the consumer role.
     pub fn trust_policy(&self) -> Value {
         json!({
@@ -115,6 +156,7 @@ impl Desired {
         RolePolicy {
             bucket: self.bucket.clone(),
             function: self.consumer.function_name.clone(),
+            failures: self.failure_destination(),
         }
     }
 
@@ -149,20 +191,44 @@ impl Desired {
             batch_size: self.consumer.batch_size,
             maximum_retry_attempts: self.consumer.maximum_retry_attempts,
             bisect_batch_on_function_error: self.consumer.bisect_batch_on_function_error,
+            maximum_record_age_s: self.consumer.maximum_record_age_s,
+            on_failure: self.failure_destination().map(|d| d.arn().to_string()),
             report_batch_item_failures: true,
             enabled: true,
         }
     }
 }
 
+/// Where failures go: an SQS queue or an SNS topic, by ARN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "arn")]
+pub enum Destination {
+    /// An SQS queue.
+    Sqs(String),
+    /// An SNS topic.
+    Sns(String),
+}
+
+impl Destination {
+    /// Its ARN.
+    pub fn arn(&self) -> &str {
+        match self {
+            Destination::Sqs(arn) | Destination::Sns(arn) => arn,
+        }
+    }
+}
+
 /// The consumer role's inline policy, before the stream's ARN is known: read this stream,
-/// write this bucket's objects, write this function's logs.
+/// write this bucket's objects, write this function's logs, send failures to their
+/// destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolePolicy {
     /// The bucket the consumer writes to.
     pub bucket: String,
     /// The consumer function (its log group).
     pub function: String,
+    /// Where the mapping sends failures (it does so with the function's role).
+    pub failures: Option<Destination>,
 }
 
 impl RolePolicy {
@@ -173,7 +239,7 @@ impl RolePolicy {
         let function = &self.function;
         let log_group =
             format!("arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}");
-        json!({
+        let mut document = json!({
             "Version": "2012-10-17",
             "Statement": [
                 {
@@ -197,11 +263,27 @@ impl RolePolicy {
                 {
                     "Sid": "WriteLogs",
                     "Effect": "Allow",
-                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                     "Resource": [log_group.clone(), format!("{log_group}:*")]
                 }
             ]
-        })
+        });
+        let failures = match &self.failures {
+            Some(Destination::Sqs(arn)) => Some(("sqs:SendMessage", arn)),
+            Some(Destination::Sns(arn)) => Some(("sns:Publish", arn)),
+            None => None,
+        };
+        if let (Some((action, arn)), Some(statements)) =
+            (failures, document["Statement"].as_array_mut())
+        {
+            statements.push(json!({
+                "Sid": "SendFailures",
+                "Effect": "Allow",
+                "Action": [action],
+                "Resource": [arn]
+            }));
+        }
+        document
     }
 }
 
@@ -253,6 +335,10 @@ pub struct MappingSettings {
     pub maximum_retry_attempts: i32,
     /// Split a failing batch in two.
     pub bisect_batch_on_function_error: bool,
+    /// Oldest record sent, in seconds (-1 = no limit).
+    pub maximum_record_age_s: i32,
+    /// ARN of the on-failure destination, if any.
+    pub on_failure: Option<String>,
     /// `FunctionResponseTypes = [ReportBatchItemFailures]`.
     pub report_batch_item_failures: bool,
     /// The mapping polls.
@@ -357,6 +443,34 @@ pub struct ObservedMapping {
     pub starting_position: Option<StartingPosition>,
 }
 
+/// The failure queue as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedQueue {
+    /// Queue URL (what SQS calls take).
+    pub url: String,
+    /// Queue ARN.
+    pub arn: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// SQS-managed server-side encryption (or a KMS key) is on.
+    pub encrypted: bool,
+    /// Message retention, in seconds.
+    pub retention_s: u32,
+    /// Messages in it, visible or in flight (approximate, as SQS counts).
+    pub messages: u64,
+}
+
+/// The function's log group as observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservedLogGroup {
+    /// Its ARN (tags are read and written by ARN).
+    pub arn: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Retention in days; `None` keeps logs forever.
+    pub retention_days: Option<u32>,
+}
+
 /// Everything that exists for a deployment, observed concurrently before planning.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observed {
@@ -372,6 +486,10 @@ pub struct Observed {
     pub mappings: Vec<ObservedMapping>,
     /// Whether the bucket holds any object or version (observed for destroy only).
     pub bucket_has_objects: Option<bool>,
+    /// The failure queue named after the function, when it exists.
+    pub queue: Option<ObservedQueue>,
+    /// The function's log group, when it exists.
+    pub log_group: Option<ObservedLogGroup>,
 }
 
 /// Normalise an IAM-style policy so that equivalent documents compare equal:

@@ -9,18 +9,21 @@ use anyhow::Result;
 
 use super::{self as aws, Clients, Wait};
 use crate::plan::{
-    BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate, MappingStep,
-    Plan, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate,
+    BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase,
+    LogGroupUpdate, MappingStep, Plan, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
+    RoleUpdate, StreamPhase, StreamUpdate,
 };
 use crate::ui::Progress;
 
 /// Converge the deployment as `plan` says; refuses a plan with conflicts.
 pub async fn apply(clients: &Clients, progress: &Progress, plan: &Plan) -> Result<()> {
     let steps = plan.apply_steps()?;
-    let (stream_arn, (), role_arn) = tokio::try_join!(
+    let (stream_arn, (), role_arn, (), ()) = tokio::try_join!(
         stream(clients, progress, &steps.stream),
         bucket(clients, progress, &steps.bucket),
         role(clients, progress, &steps.role),
+        queue(clients, progress, &steps.queue),
+        log_group(clients, progress, &steps.log_group),
     )?;
     match &steps.role_policy {
         RolePolicyStep::Keep => {}
@@ -145,6 +148,54 @@ async fn bucket(clients: &Clients, progress: &Progress, phase: &BucketPhase) -> 
     }
 }
 
+async fn queue(clients: &Clients, progress: &Progress, phase: &QueuePhase) -> Result<()> {
+    let client = &clients.sqs;
+    match phase {
+        QueuePhase::Unmanaged => Ok(()),
+        QueuePhase::Create(spec) => {
+            aws::queue::create(client, progress, spec).await?;
+            Ok(())
+        }
+        QueuePhase::Existing { name, url, updates } => {
+            if !updates.is_empty() {
+                progress.step(&format!("updating queue `{name}`"));
+            }
+            for update in updates {
+                match update {
+                    QueueUpdate::AdoptTag(tags) => aws::queue::tag(client, name, url, tags).await?,
+                    QueueUpdate::Attributes { retention_s } => {
+                        aws::queue::set_attributes(client, name, url, *retention_s).await?
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn log_group(clients: &Clients, progress: &Progress, phase: &LogGroupPhase) -> Result<()> {
+    let client = &clients.logs;
+    match phase {
+        LogGroupPhase::Create(spec) => aws::log_group::create(client, progress, spec).await,
+        LogGroupPhase::Existing { name, arn, updates } => {
+            if !updates.is_empty() {
+                progress.step(&format!("updating log group `{name}`"));
+            }
+            for update in updates {
+                match update {
+                    LogGroupUpdate::AdoptTag(tags) => {
+                        aws::log_group::tag(client, name, arn, tags).await?
+                    }
+                    LogGroupUpdate::Retention { to, .. } => {
+                        aws::log_group::set_retention(client, name, *to).await?
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Creates or updates the role; returns its ARN.
 async fn role(clients: &Clients, progress: &Progress, phase: &RolePhase) -> Result<String> {
     let client = &clients.iam;
@@ -249,6 +300,10 @@ pub async fn destroy(clients: &Clients, progress: &Progress, plan: &Plan) -> Res
         if steps.function.deletes() {
             aws::function::delete(&clients.lambda, progress, &steps.function.name).await?;
         }
+        // After the function, which would otherwise log into a new, untagged group.
+        if steps.log_group.deletes() {
+            aws::log_group::delete(&clients.logs, progress, &steps.log_group.name).await?;
+        }
         if steps.role.deletes() {
             aws::role::delete(&clients.iam, progress, &steps.role.name).await?;
         }
@@ -280,7 +335,16 @@ pub async fn destroy(clients: &Clients, progress: &Progress, plan: &Plan) -> Res
         }
         Ok(())
     };
-    tokio::try_join!(function_then_role, stream, bucket)?;
+    // The mappings are gone: nothing sends failures any more.
+    let queue = async {
+        match (&steps.queue.target.fate, &steps.queue.url) {
+            (Fate::Delete { .. }, Some(url)) => {
+                aws::queue::delete(&clients.sqs, progress, &steps.queue.target.name, url).await
+            }
+            _ => Ok(()),
+        }
+    };
+    tokio::try_join!(function_then_role, stream, bucket, queue)?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 use anyhow::{Context as _, Result, bail};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::{
-    EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType,
+    DestinationConfig, EventSourceMappingConfiguration, EventSourcePosition, FunctionResponseType,
+    OnFailure,
 };
 
 use super::{Wait, errors, poll, retry};
@@ -21,6 +22,13 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
             batch_size: m.batch_size().unwrap_or(100).max(0) as u32,
             maximum_retry_attempts: m.maximum_retry_attempts().unwrap_or(-1),
             bisect_batch_on_function_error: m.bisect_batch_on_function_error().unwrap_or(false),
+            maximum_record_age_s: m.maximum_record_age_in_seconds().unwrap_or(-1),
+            on_failure: m
+                .destination_config()
+                .and_then(|d| d.on_failure())
+                .and_then(|f| f.destination())
+                .filter(|d| !d.is_empty())
+                .map(str::to_string),
             report_batch_item_failures: m
                 .function_response_types()
                 .contains(&FunctionResponseType::ReportBatchItemFailures),
@@ -30,6 +38,17 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
             .starting_position()
             .and_then(|p| StartingPosition::from_aws(p.as_str())),
     }
+}
+
+/// The on-failure destination; an empty one removes it.
+fn destination(settings: &MappingSettings) -> DestinationConfig {
+    DestinationConfig::builder()
+        .on_failure(
+            OnFailure::builder()
+                .set_destination(settings.on_failure.clone())
+                .build(),
+        )
+        .build()
 }
 
 /// Every mapping from `stream_arn` to `function_arn` (normally one).
@@ -95,6 +114,8 @@ pub async fn create(
                 .batch_size(settings.batch_size as i32)
                 .maximum_retry_attempts(settings.maximum_retry_attempts)
                 .bisect_batch_on_function_error(settings.bisect_batch_on_function_error)
+                .maximum_record_age_in_seconds(settings.maximum_record_age_s)
+                .destination_config(destination(settings))
                 .enabled(settings.enabled);
             if settings.report_batch_item_failures {
                 req = req.function_response_types(FunctionResponseType::ReportBatchItemFailures);
@@ -131,6 +152,8 @@ pub async fn update(
         .batch_size(settings.batch_size as i32)
         .maximum_retry_attempts(settings.maximum_retry_attempts)
         .bisect_batch_on_function_error(settings.bisect_batch_on_function_error)
+        .maximum_record_age_in_seconds(settings.maximum_record_age_s)
+        .destination_config(destination(settings))
         .set_function_response_types(Some(types))
         .enabled(settings.enabled)
         .send()

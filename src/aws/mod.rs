@@ -5,9 +5,11 @@ pub mod bucket;
 mod errors;
 pub mod execute;
 pub mod function;
+pub mod log_group;
 pub mod logs;
 pub mod mapping;
 pub mod objects;
+pub mod queue;
 pub mod records;
 #[cfg(test)]
 mod replay;
@@ -176,11 +178,23 @@ impl Clients {
     /// whether the bucket holds objects.
     pub async fn observe(&self, desired: &Desired, for_destroy: bool) -> Result<Observed> {
         let name = &desired.deployment;
-        let (stream, bucket, role, function) = tokio::try_join!(
+        // `destroy` looks for the queue whatever `on_failure` says now: it may be left from
+        // an earlier `on_failure = "queue"`.
+        let queue = async {
+            if desired.owns_failure_queue() || for_destroy {
+                queue::observe(&self.sqs, &desired.failure_queue_name(), name).await
+            } else {
+                Ok(None)
+            }
+        };
+        let log_group_name = desired.log_group();
+        let (stream, bucket, role, function, queue, log_group) = tokio::try_join!(
             stream::observe(&self.kinesis, &desired.stream.name, name),
             bucket::observe(&self.s3, &desired.bucket, name),
             role::observe(&self.iam, &desired.consumer.role_name, name),
             function::observe(&self.lambda, &desired.consumer.function_name, name),
+            queue,
+            log_group::observe(&self.logs, &log_group_name, name),
         )?;
         let mappings = async {
             match (&stream, &function) {
@@ -206,6 +220,8 @@ impl Clients {
             function,
             mappings,
             bucket_has_objects,
+            queue,
+            log_group,
         })
     }
 }

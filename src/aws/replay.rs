@@ -34,6 +34,8 @@ pub enum Service {
     Lambda,
     /// CloudWatch Logs (JSON, `x-amz-target`).
     Logs,
+    /// SQS (JSON, `x-amz-target`).
+    Sqs,
 }
 
 impl Service {
@@ -46,6 +48,7 @@ impl Service {
             "iam" => Some(Service::Iam),
             "lambda" => Some(Service::Lambda),
             "logs" => Some(Service::Logs),
+            "sqs" => Some(Service::Sqs),
             _ => None,
         })
     }
@@ -277,7 +280,7 @@ fn classify(request: &HttpRequest) -> Result<(Service, String), String> {
         .unwrap_or((path_and_query, ""));
     let service = Service::of_host(host).ok_or_else(|| unknown("no known service in the host"))?;
     let operation = match service {
-        Service::Kinesis | Service::Logs => request
+        Service::Kinesis | Service::Logs | Service::Sqs => request
             .headers()
             .get("x-amz-target")
             .and_then(|t| t.split_once('.'))

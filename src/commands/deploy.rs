@@ -91,7 +91,8 @@ async fn read(
     for_destroy: bool,
 ) -> Result<(Clients, Desired, Observed)> {
     let clients = ctx.clients().await?;
-    let desired = Desired::new(&ctx.config, clients.region.clone(), artifact);
+    let account = clients.account().await?;
+    let desired = Desired::new(&ctx.config, clients.region.clone(), account, artifact);
     eprintln!(
         "kstream: reading deployment `{}` in {}",
         desired.deployment, desired.region

@@ -311,7 +311,8 @@ fn owner_note(owner: &Owner) -> String {
 /// Run `kstream status`.
 pub(crate) async fn run(ctx: &Context) -> Result<()> {
     let (config, clients) = (&ctx.config, ctx.clients().await?);
-    let desired = Desired::new(config, clients.region.clone(), None);
+    let account = clients.account().await?;
+    let desired = Desired::new(config, clients.region.clone(), account, None);
     let observed = clients.observe(&desired, false).await?;
     let (shards, count) = tokio::try_join!(
         async {
@@ -349,7 +350,7 @@ mod tests {
             std::path::Path::new("deploy.toml"),
         )
         .unwrap();
-        Desired::new(&config, "us-east-1".into(), None)
+        Desired::new(&config, "us-east-1".into(), "000000000000".into(), None)
     }
 
     fn observed() -> Observed {
@@ -393,12 +394,16 @@ mod tests {
                     batch_size: 100,
                     maximum_retry_attempts: 10,
                     bisect_batch_on_function_error: true,
+                    maximum_record_age_s: -1,
+                    on_failure: None,
                     report_batch_item_failures: true,
                     enabled: true,
                 },
                 starting_position: Some(StartingPosition::TrimHorizon),
             }],
             bucket_has_objects: None,
+            queue: None,
+            log_group: None,
         }
     }
 

@@ -1,10 +1,13 @@
 //! Desired × observed → typed steps, per resource. Pure: no I/O.
 
-use crate::model::{Desired, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy};
+use crate::model::{
+    Desired, FAILURE_RETENTION_S, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy,
+};
 
 use super::steps::{
     ApplySteps, BucketPhase, BucketSpec, BucketUpdate, ConfigChange, DestroySteps, Fate,
-    FunctionConfig, FunctionPhase, FunctionUpdate, MappingStep, RolePhase, RolePolicyStep,
+    FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate,
+    MappingStep, QueuePhase, QueueSpec, QueueTarget, QueueUpdate, RolePhase, RolePolicyStep,
     RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, Target,
 };
 use super::{ApplyOptions, Conflict, DestroyOptions, Resource};
@@ -15,6 +18,8 @@ pub(super) struct Phases {
     pub stream: Option<StreamPhase>,
     pub bucket: Option<BucketPhase>,
     pub role: Option<RolePhase>,
+    pub queue: Option<QueuePhase>,
+    pub log_group: Option<LogGroupPhase>,
     pub role_policy: Option<RolePolicyStep>,
     /// `Err(())` when the function must be created but no packaged consumer is known.
     pub function: Option<Result<FunctionPhase, ()>>,
@@ -37,6 +42,8 @@ impl Phases {
             stream: self.stream.clone()?,
             bucket: self.bucket.clone()?,
             role: self.role.clone()?,
+            queue: self.queue.clone()?,
+            log_group: self.log_group.clone()?,
             role_policy: self.role_policy.clone()?,
             function: self.function.clone()?.ok()?,
             mappings: self.mappings.clone()?,
@@ -77,6 +84,8 @@ pub(super) fn apply(
     let stream = unblocked(stream(desired, observed, opts), conflicts);
     let bucket = unblocked(bucket(desired, observed, opts), conflicts);
     let role = unblocked(role(desired, observed, opts), conflicts);
+    let queue = unblocked(queue(desired, observed, opts), conflicts);
+    let log_group = unblocked(log_group(desired, observed), conflicts);
     let role_policy = role.as_ref().map(|_| role_policy(desired, observed));
     let function = unblocked(function(desired, observed, opts), conflicts);
     // Only the function's owner manages its mappings: a conflict on the function stops here.
@@ -85,6 +94,8 @@ pub(super) fn apply(
         stream,
         bucket,
         role,
+        queue,
+        log_group,
         role_policy,
         function,
         mappings,
@@ -176,6 +187,79 @@ fn bucket(
     }
     Ok(BucketPhase::Existing {
         name: name.clone(),
+        updates,
+    })
+}
+
+fn queue(
+    desired: &Desired,
+    observed: &Observed,
+    opts: ApplyOptions,
+) -> Result<QueuePhase, Conflict> {
+    if !desired.owns_failure_queue() {
+        // A queue left from `on_failure = "queue"` is kept (it may hold failures); `destroy`
+        // removes it.
+        return Ok(QueuePhase::Unmanaged);
+    }
+    let name = desired.failure_queue_name();
+    let Some(have) = &observed.queue else {
+        return Ok(QueuePhase::Create(QueueSpec {
+            name,
+            deployment: desired.deployment.clone(),
+            retention_s: FAILURE_RETENTION_S,
+            tags: desired.tags(),
+        }));
+    };
+    let mut updates = Vec::new();
+    if ownership(Resource::Queue, &name, &have.owner, opts)? {
+        updates.push(QueueUpdate::AdoptTag(desired.tags()));
+    }
+    if !have.encrypted || have.retention_s != FAILURE_RETENTION_S {
+        updates.push(QueueUpdate::Attributes {
+            retention_s: FAILURE_RETENTION_S,
+        });
+    }
+    Ok(QueuePhase::Existing {
+        name,
+        url: have.url.clone(),
+        updates,
+    })
+}
+
+/// The log group. An untagged one is the group Lambda created for this function before
+/// kstream managed it: it is tagged without `--adopt`.
+fn log_group(desired: &Desired, observed: &Observed) -> Result<LogGroupPhase, Conflict> {
+    let name = desired.log_group();
+    let want = desired.consumer.log_retention_days;
+    let Some(have) = &observed.log_group else {
+        return Ok(LogGroupPhase::Create(LogGroupSpec {
+            name,
+            deployment: desired.deployment.clone(),
+            retention_days: want,
+            tags: desired.tags(),
+        }));
+    };
+    let mut updates = Vec::new();
+    match &have.owner {
+        Owner::This => {}
+        Owner::Untagged => updates.push(LogGroupUpdate::AdoptTag(desired.tags())),
+        other => {
+            return Err(Conflict {
+                resource: Resource::LogGroup,
+                name,
+                owner: other.clone(),
+            });
+        }
+    }
+    if have.retention_days != Some(want) {
+        updates.push(LogGroupUpdate::Retention {
+            from: have.retention_days,
+            to: want,
+        });
+    }
+    Ok(LogGroupPhase::Existing {
+        name,
+        arn: have.arn.clone(),
         updates,
     })
 }
@@ -384,7 +468,42 @@ pub(super) fn destroy(
             .then(|| "with every object and version in it (--force): they are lost".to_string());
         fate(bucket_owner, detail)
     };
+    let queue_owner = observed.queue.as_ref().map(|q| &q.owner);
+    let failures = observed.queue.as_ref().map_or(0, |q| q.messages);
+    let queue_fate = if queue_owner == Some(&Owner::This) && failures > 0 && !opts.force {
+        Fate::Keep {
+            reason: format!(
+                "holds {failures} failed batch{}; run `kstream redrive`, or `kstream destroy --force` to delete them and the queue",
+                if failures == 1 { "" } else { "es" }
+            ),
+        }
+    } else {
+        let detail = (failures > 0).then(|| {
+            format!(
+                "with the {failures} failed batch{} in it (--force): they are lost",
+                if failures == 1 { "" } else { "es" }
+            )
+        });
+        fate(queue_owner, detail)
+    };
     DestroySteps {
+        queue: QueueTarget {
+            target: Target {
+                name: desired.failure_queue_name(),
+                fate: queue_fate,
+            },
+            url: observed.queue.as_ref().map(|q| q.url.clone()),
+        },
+        log_group: Target {
+            name: desired.log_group(),
+            fate: match observed.log_group.as_ref().map(|g| &g.owner) {
+                // The group Lambda made for this function goes with it.
+                Some(Owner::Untagged) if function_owner == Some(&Owner::This) => {
+                    Fate::Delete { detail: None }
+                }
+                owner => fate(owner, None),
+            },
+        },
         mappings,
         function: Target {
             name: desired.consumer.function_name.clone(),

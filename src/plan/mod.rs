@@ -19,7 +19,8 @@ use crate::model::{Desired, MappingSettings, Observed, Owner};
 
 pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
-    FunctionUpdate, MappingStep, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamSpec,
+    FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
+    QueueSpec, QueueUpdate, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamSpec,
     StreamUpdate,
 };
 
@@ -31,6 +32,10 @@ pub enum Resource {
     Stream,
     /// S3 bucket.
     Bucket,
+    /// SQS queue for failed batches.
+    Queue,
+    /// The function's CloudWatch log group.
+    LogGroup,
     /// Consumer IAM role.
     Role,
     /// The role's inline policy.
@@ -47,6 +52,8 @@ impl Resource {
         match self {
             Resource::Stream => "stream",
             Resource::Bucket => "bucket",
+            Resource::Queue => "queue",
+            Resource::LogGroup => "log group",
             Resource::Role => "role",
             Resource::RolePolicy => "role policy",
             Resource::Function => "function",
@@ -75,6 +82,10 @@ pub enum Update {
     BucketPolicy,
     /// Replace the role's trust policy.
     TrustPolicy,
+    /// Failure queue retention and encryption.
+    QueueSettings { retention_s: u32 },
+    /// Log retention in days (`None`: forever).
+    LogRetentionDays { from: Option<u32>, to: u32 },
     /// Replace the role's inline policy (`None` when the stream ARN is not known yet).
     Policy,
     /// Deploy new code (and architecture).

@@ -25,6 +25,10 @@ pub struct ApplySteps {
     pub bucket: BucketPhase,
     /// Phase 1.
     pub role: RolePhase,
+    /// Phase 1: the failure queue (when kstream owns it).
+    pub queue: QueuePhase,
+    /// Phase 1: the function's log group, before the function.
+    pub log_group: LogGroupPhase,
     /// Phase 2: needs the stream's ARN.
     pub role_policy: RolePolicyStep,
     /// Phase 3: needs the role's ARN.
@@ -52,6 +56,10 @@ pub struct DestroySteps {
     pub stream: Target,
     /// The bucket.
     pub bucket: Target,
+    /// The failure queue (deleted with the mapping's failures in it only with `--force`).
+    pub queue: QueueTarget,
+    /// The function's log group.
+    pub log_group: Target,
     /// Delete every object version and delete marker before the bucket (`--force`).
     pub empty_bucket_first: bool,
 }
@@ -89,6 +97,101 @@ impl Target {
     pub fn deletes(&self) -> bool {
         matches!(self.fate, Fate::Delete { .. })
     }
+}
+
+/// The failure queue `destroy` considers: its URL is what SQS calls take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueTarget {
+    /// Name and fate.
+    pub target: Target,
+    /// Queue URL, when it exists.
+    pub url: Option<String>,
+}
+
+/// What the failure queue needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueuePhase {
+    /// kstream manages no queue (`on_failure` is `"none"` or an ARN).
+    Unmanaged,
+    /// Create it.
+    Create(QueueSpec),
+    /// It exists: run the updates.
+    Existing {
+        /// Queue name.
+        name: String,
+        /// Queue URL.
+        url: String,
+        /// Updates, in order.
+        updates: Vec<QueueUpdate>,
+    },
+}
+
+/// A failure queue to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: String,
+    /// Deployment (to check the tags of a queue that appears meanwhile).
+    pub deployment: String,
+    /// Message retention in seconds.
+    pub retention_s: u32,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A change to an existing failure queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueUpdate {
+    /// Add the ownership tag (`--adopt`).
+    AdoptTag(Tags),
+    /// Set retention and SQS-managed encryption.
+    Attributes {
+        /// Message retention in seconds.
+        retention_s: u32,
+    },
+}
+
+/// What the log group needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogGroupPhase {
+    /// Create it.
+    Create(LogGroupSpec),
+    /// It exists: run the updates.
+    Existing {
+        /// Log group name.
+        name: String,
+        /// Its ARN.
+        arn: String,
+        /// Updates, in order.
+        updates: Vec<LogGroupUpdate>,
+    },
+}
+
+/// A log group to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogGroupSpec {
+    /// `/aws/lambda/<function>`.
+    pub name: String,
+    /// Deployment (to check the tags of a group that appears meanwhile).
+    pub deployment: String,
+    /// Retention in days.
+    pub retention_days: u32,
+    /// Tags.
+    pub tags: Tags,
+}
+
+/// A change to an existing log group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogGroupUpdate {
+    /// Add the ownership tag (a group Lambda created for this function, or `--adopt`).
+    AdoptTag(Tags),
+    /// Change the retention.
+    Retention {
+        /// Days now (`None`: forever).
+        from: Option<u32>,
+        /// Days wanted.
+        to: u32,
+    },
 }
 
 /// What the stream needs.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::view::thousands;
 use super::*;
-use crate::model::{HANDLER, RUNTIME};
+use crate::model::{FAILURE_RETENTION_S, HANDLER, ObservedLogGroup, ObservedQueue, RUNTIME};
 use crate::model::{
     ObservedBucket, ObservedFunction, ObservedMapping, ObservedRole, ObservedStream,
 };
@@ -23,7 +23,12 @@ fn desired() -> Desired {
         sha256_base64: "c2hhLW9mLXRoZS16aXA=".into(),
         size: 3 * 1024 * 1024,
     };
-    Desired::new(&config, "us-east-1".into(), Some(artifact))
+    Desired::new(
+        &config,
+        "us-east-1".into(),
+        "000000000000".into(),
+        Some(artifact),
+    )
 }
 
 /// What AWS holds once `desired` has been applied.
@@ -68,6 +73,25 @@ fn converged(d: &Desired) -> Observed {
         }),
         mappings: vec![mapping("m-1", d)],
         bucket_has_objects: None,
+        queue: Some(ObservedQueue {
+            url: format!("http://sqs/000000000000/{}", d.failure_queue_name()),
+            arn: format!(
+                "arn:aws:sqs:us-east-1:000000000000:{}",
+                d.failure_queue_name()
+            ),
+            owner: Owner::This,
+            encrypted: true,
+            retention_s: FAILURE_RETENTION_S,
+            messages: 0,
+        }),
+        log_group: Some(ObservedLogGroup {
+            arn: format!(
+                "arn:aws:logs:us-east-1:000000000000:log-group:{}",
+                d.log_group()
+            ),
+            owner: Owner::This,
+            retention_days: Some(d.consumer.log_retention_days),
+        }),
     }
 }
 
@@ -90,6 +114,8 @@ fn cold_apply_creates_everything_in_dependency_order() {
         [
             Resource::Stream,
             Resource::Bucket,
+            Resource::Queue,
+            Resource::LogGroup,
             Resource::Role,
             Resource::RolePolicy,
             Resource::Function,
@@ -101,7 +127,7 @@ fn cold_apply_creates_everything_in_dependency_order() {
             .iter()
             .all(|c| matches!(c.action, Action::Create { .. }))
     );
-    assert_eq!(plan.counts(), (6, 0, 0));
+    assert_eq!(plan.counts(), (8, 0, 0));
     assert_eq!(plan.shard_hours_per_month, 2 * 730);
     insta::assert_snapshot!("cold_apply", plan.render(false));
 }
@@ -233,20 +259,22 @@ fn destroy_deletes_owned_resources_and_keeps_data() {
         [
             Resource::Mapping,
             Resource::Function,
+            Resource::LogGroup,
             Resource::Role,
             Resource::Stream,
-            Resource::Bucket
+            Resource::Bucket,
+            Resource::Queue
         ]
     );
     assert!(matches!(
         plan.change(Resource::Bucket).unwrap().action,
         Action::Keep { .. }
     ));
-    assert_eq!(plan.counts(), (0, 0, 4));
+    assert_eq!(plan.counts(), (0, 0, 6));
     insta::assert_snapshot!("destroy_keeps_bucket", plan.render(false));
 
     let plan = Plan::destroy(&d, &observed, DestroyOptions { force: true });
-    assert_eq!(plan.counts(), (0, 0, 5));
+    assert_eq!(plan.counts(), (0, 0, 7));
 }
 
 #[test]
@@ -286,4 +314,61 @@ fn destroy_of_nothing_is_empty() {
         plan.render(false)
             .contains("no changes: deployment `plan-test` is already destroyed")
     );
+}
+
+#[test]
+fn a_queue_holding_failures_is_kept_unless_forced() {
+    let d = desired();
+    let mut observed = converged(&d);
+    if let Some(queue) = observed.queue.as_mut() {
+        queue.messages = 3;
+    }
+    let plan = Plan::destroy(&d, &observed, DestroyOptions::default());
+    let Action::Keep { reason } = &plan.change(Resource::Queue).unwrap().action else {
+        panic!("{plan:#?}");
+    };
+    assert!(reason.contains("holds 3 failed batches"), "{reason}");
+    let plan = Plan::destroy(&d, &observed, DestroyOptions { force: true });
+    let Action::Delete { detail } = &plan.change(Resource::Queue).unwrap().action else {
+        panic!("{plan:#?}");
+    };
+    assert_eq!(
+        detail.as_deref(),
+        Some("with the 3 failed batches in it (--force): they are lost")
+    );
+}
+
+#[test]
+fn failure_settings_reach_the_mapping_and_the_role() {
+    let d = desired();
+    let arn = format!(
+        "arn:aws:sqs:us-east-1:000000000000:{}",
+        d.failure_queue_name()
+    );
+    assert_eq!(d.mapping().on_failure.as_deref(), Some(arn.as_str()));
+    let policy = d.role_policy(ARN);
+    let send = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "SendFailures")
+        .expect("a SendFailures statement");
+    assert_eq!(send["Action"], serde_json::json!(["sqs:SendMessage"]));
+    assert_eq!(send["Resource"], serde_json::json!([arn]));
+
+    let mut none = desired();
+    none.consumer.on_failure = crate::config::OnFailure::None;
+    assert_eq!(none.mapping().on_failure, None);
+    assert!(!none.role_policy(ARN).to_string().contains("SendFailures"));
+    let plan = Plan::apply(&none, &Observed::default(), ApplyOptions::default());
+    assert!(
+        plan.change(Resource::Queue).is_none(),
+        "no queue is managed"
+    );
+
+    let topic = "arn:aws:sns:us-east-1:123456789012:alerts".to_string();
+    let mut sns = desired();
+    sns.consumer.on_failure = crate::config::OnFailure::SnsArn(topic.clone());
+    assert!(sns.role_policy(ARN).to_string().contains("sns:Publish"));
+    assert_eq!(sns.mapping().on_failure, Some(topic));
 }

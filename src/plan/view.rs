@@ -10,7 +10,8 @@ use crate::model::{Desired, HANDLER, RUNTIME};
 use super::diff::Phases;
 use super::steps::{
     BucketPhase, BucketUpdate, ConfigChange, DestroySteps, Fate, FunctionPhase, FunctionUpdate,
-    MappingStep, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate, Target,
+    LogGroupPhase, LogGroupUpdate, MappingStep, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
+    RoleUpdate, StreamPhase, StreamUpdate, Target,
 };
 use super::{Action, Change, Mode, Plan, Resource, Update};
 
@@ -25,7 +26,15 @@ impl Update {
             Update::Encryption => "default encryption: off → SSE-S3".into(),
             Update::BucketPolicy => "policy: → deny non-TLS requests".into(),
             Update::TrustPolicy => "trust policy: → lambda.amazonaws.com".into(),
-            Update::Policy => "policy: → stream read, bucket write, function logs".into(),
+            Update::QueueSettings { retention_s } => format!(
+                "retention: → {} days, encryption: → SQS-managed",
+                retention_s / 86_400
+            ),
+            Update::LogRetentionDays { from, to } => format!(
+                "log_retention_days: {} → {to}",
+                from.map_or_else(|| "never expire".to_string(), |d| d.to_string())
+            ),
+            Update::Policy => "policy: → stream read, bucket write, function logs, failures".into(),
             Update::Code { from, to, .. } => {
                 format!("code_sha256: {} → {}", short(from), short(to))
             }
@@ -53,6 +62,20 @@ impl Update {
                     parts.push(format!(
                         "bisect_batch_on_function_error: {} → {}",
                         from.bisect_batch_on_function_error, to.bisect_batch_on_function_error
+                    ));
+                }
+                if from.maximum_record_age_s != to.maximum_record_age_s {
+                    parts.push(format!(
+                        "maximum_record_age_s: {} → {}",
+                        from.maximum_record_age_s, to.maximum_record_age_s
+                    ));
+                }
+                if from.on_failure != to.on_failure {
+                    let show = |d: &Option<String>| d.clone().unwrap_or_else(|| "none".into());
+                    parts.push(format!(
+                        "on_failure: {} → {}",
+                        show(&from.on_failure),
+                        show(&to.on_failure)
                     ));
                 }
                 if from.report_batch_item_failures != to.report_batch_item_failures {
@@ -99,6 +122,10 @@ pub(super) fn apply(phases: &Phases, desired: &Desired) -> Vec<Change> {
     if let Some(phase) = &phases.bucket {
         changes.push(bucket(phase));
     }
+    changes.extend(phases.queue.as_ref().and_then(queue));
+    if let Some(phase) = &phases.log_group {
+        changes.push(log_group(phase));
+    }
     if let Some(phase) = &phases.role {
         changes.push(role(phase));
         if let Some(step) = &phases.role_policy {
@@ -113,6 +140,54 @@ pub(super) fn apply(phases: &Phases, desired: &Desired) -> Vec<Change> {
         changes.push(mapping(step));
     }
     changes
+}
+
+/// The failure queue's line; none when kstream manages no queue.
+fn queue(phase: &QueuePhase) -> Option<Change> {
+    Some(match phase {
+        QueuePhase::Unmanaged => return None,
+        QueuePhase::Create(spec) => {
+            let summary = format!(
+                "failed batches, kept {} days, SQS-managed encryption",
+                spec.retention_s / 86_400
+            );
+            change(Resource::Queue, &spec.name, Action::Create { summary })
+        }
+        QueuePhase::Existing { name, updates, .. } => {
+            let updates = updates
+                .iter()
+                .map(|u| match u {
+                    QueueUpdate::AdoptTag(_) => Update::AdoptTag,
+                    QueueUpdate::Attributes { retention_s } => Update::QueueSettings {
+                        retention_s: *retention_s,
+                    },
+                })
+                .collect();
+            updated(Resource::Queue, name, updates)
+        }
+    })
+}
+
+fn log_group(phase: &LogGroupPhase) -> Change {
+    match phase {
+        LogGroupPhase::Create(spec) => {
+            let summary = format!("logs kept {} days", spec.retention_days);
+            change(Resource::LogGroup, &spec.name, Action::Create { summary })
+        }
+        LogGroupPhase::Existing { name, updates, .. } => {
+            let updates = updates
+                .iter()
+                .map(|u| match u {
+                    LogGroupUpdate::AdoptTag(_) => Update::AdoptTag,
+                    LogGroupUpdate::Retention { from, to } => Update::LogRetentionDays {
+                        from: *from,
+                        to: *to,
+                    },
+                })
+                .collect();
+            updated(Resource::LogGroup, name, updates)
+        }
+    }
 }
 
 fn stream(phase: &StreamPhase) -> Change {
@@ -334,9 +409,11 @@ pub(super) fn destroy(steps: &DestroySteps) -> Vec<Change> {
         .map(|m| fate(Resource::Mapping, m))
         .chain([
             fate(Resource::Function, &steps.function),
+            fate(Resource::LogGroup, &steps.log_group),
             fate(Resource::Role, &steps.role),
             fate(Resource::Stream, &steps.stream),
             fate(Resource::Bucket, &steps.bucket),
+            fate(Resource::Queue, &steps.queue.target),
         ])
         .collect()
 }

@@ -45,7 +45,7 @@ impl World {
             sha256_base64: "c2hhLW9mLXRoZS16aXA=".into(),
             size: 15,
         };
-        let desired = Desired::new(&config, "us-east-1".into(), Some(artifact));
+        let desired = Desired::new(&config, "us-east-1".into(), ACCOUNT.into(), Some(artifact));
         World {
             stream_arn: format!(
                 "arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{}",
@@ -232,6 +232,8 @@ impl World {
             "BatchSize": m.batch_size,
             "MaximumRetryAttempts": m.maximum_retry_attempts,
             "BisectBatchOnFunctionError": m.bisect_batch_on_function_error,
+            "MaximumRecordAgeInSeconds": m.maximum_record_age_s,
+            "DestinationConfig": { "OnFailure": { "Destination": m.on_failure } },
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "StartingPosition": self.desired.consumer.starting_position.as_str()
         })
@@ -239,6 +241,89 @@ impl World {
 
     fn mapping_enabled(&self) -> Exchange {
         Exchange::ok("GetEventSourceMapping", self.mapping("Enabled").to_string())
+    }
+
+    // SQS (JSON 1.0) and CloudWatch Logs (JSON 1.1).
+
+    fn queue_url(&self) -> String {
+        format!(
+            "https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{}",
+            self.desired.failure_queue_name()
+        )
+    }
+
+    fn queue_tags(&self) -> Exchange {
+        Exchange::ok(
+            "ListQueueTags",
+            json!({ "Tags": self.desired.tags() }).to_string(),
+        )
+    }
+
+    /// GetQueueUrl, then attributes and tags at once.
+    fn expect_queue(&self, replay: &Replay) {
+        replay.expect(
+            Service::Sqs,
+            [Exchange::ok(
+                "GetQueueUrl",
+                json!({ "QueueUrl": self.queue_url() }).to_string(),
+            )],
+        );
+        replay.expect_any_order(
+            Service::Sqs,
+            [
+                Exchange::ok(
+                    "GetQueueAttributes",
+                    json!({ "Attributes": {
+                        "QueueArn": self.desired.failure_destination().map(|d| d.arn().to_string()),
+                        "MessageRetentionPeriod": crate::model::FAILURE_RETENTION_S.to_string(),
+                        "SqsManagedSseEnabled": "true",
+                        "ApproximateNumberOfMessages": "0",
+                        "ApproximateNumberOfMessagesNotVisible": "0",
+                        "ApproximateNumberOfMessagesDelayed": "0"
+                    }})
+                    .to_string(),
+                ),
+                self.queue_tags(),
+            ],
+        );
+    }
+
+    fn log_group_arn(&self) -> String {
+        format!(
+            "arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{}",
+            self.desired.log_group()
+        )
+    }
+
+    fn log_groups(&self, exists: bool) -> Exchange {
+        let groups: Vec<Value> = exists
+            .then(|| {
+                json!({
+                    "logGroupName": self.desired.log_group(),
+                    "arn": format!("{}:*", self.log_group_arn()),
+                    "logGroupArn": self.log_group_arn(),
+                    "retentionInDays": self.desired.consumer.log_retention_days
+                })
+            })
+            .into_iter()
+            .collect();
+        Exchange::ok(
+            "DescribeLogGroups",
+            json!({ "logGroups": groups }).to_string(),
+        )
+    }
+
+    fn expect_log_group(&self, replay: &Replay) {
+        replay.expect(
+            Service::Logs,
+            [
+                self.log_groups(true),
+                Exchange::ok(
+                    "ListTagsForResource",
+                    json!({ "tags": self.desired.tags() }).to_string(),
+                ),
+            ],
+        );
     }
 
     fn not_found(operation: &'static str) -> Exchange {
@@ -264,6 +349,8 @@ impl World {
             Service::Iam,
             [self.iam("GetRole", &self.role_xml()), self.role_policy()],
         );
+        self.expect_queue(replay);
+        self.expect_log_group(replay);
         replay.expect(
             Service::Lambda,
             [
@@ -299,10 +386,17 @@ fn writes(clients: &Clients) -> Vec<String> {
 /// Both witnesses agree: the operations the replay served (told from the requests) are the
 /// ones the SDK says it called (from its metadata).
 fn assert_same_calls(replay: &Replay, clients: &Clients) {
-    let mut served: Vec<String> = [Service::Kinesis, Service::S3, Service::Iam, Service::Lambda]
-        .into_iter()
-        .flat_map(|s| replay.served(s))
-        .collect();
+    let mut served: Vec<String> = [
+        Service::Kinesis,
+        Service::S3,
+        Service::Iam,
+        Service::Lambda,
+        Service::Sqs,
+        Service::Logs,
+    ]
+    .into_iter()
+    .flat_map(|s| replay.served(s))
+    .collect();
     let mut called: Vec<String> = clients.calls.all().into_iter().map(|(_, op)| op).collect();
     served.sort();
     called.sort();
@@ -314,6 +408,30 @@ async fn cold_apply_creates_everything() {
     let world = World::new();
     let replay = Replay::default();
     let nf = World::not_found;
+    replay.expect(
+        Service::Sqs,
+        [
+            // SQS's JSON protocol names the error in its query-compatible header too.
+            Exchange::json_error("GetQueueUrl", 400, "com.amazonaws.sqs#QueueDoesNotExist").header(
+                "x-amzn-query-error",
+                "AWS.SimpleQueueService.NonExistentQueue;Sender",
+            ),
+            Exchange::ok(
+                "CreateQueue",
+                json!({ "QueueUrl": world.queue_url() }).to_string(),
+            ),
+            // SQS returns an existing queue of the same attributes: the tags tell whose.
+            world.queue_tags(),
+        ],
+    );
+    replay.expect(
+        Service::Logs,
+        [
+            world.log_groups(false),
+            Exchange::ok("CreateLogGroup", "{}"),
+            Exchange::ok("PutRetentionPolicy", "{}"),
+        ],
+    );
     replay.expect(
         Service::Kinesis,
         [
@@ -383,6 +501,8 @@ async fn cold_apply_creates_everything() {
     assert_eq!(
         writes(&clients),
         [
+            "CloudWatch Logs.CreateLogGroup",
+            "CloudWatch Logs.PutRetentionPolicy",
             "IAM.CreateRole",
             "IAM.PutRolePolicy",
             "Kinesis.CreateStream",
@@ -392,6 +512,7 @@ async fn cold_apply_creates_everything() {
             "S3.PutBucketEncryption",
             "S3.PutBucketPolicy",
             "S3.PutPublicAccessBlock",
+            "SQS.CreateQueue",
         ]
     );
     assert_same_calls(&replay, &clients);
@@ -476,6 +597,8 @@ async fn destroy_deletes_everything_in_order() {
             Exchange::status("DeleteBucket", 204, ""),
         ],
     );
+    replay.expect(Service::Logs, [Exchange::ok("DeleteLogGroup", "{}")]);
+    replay.expect(Service::Sqs, [Exchange::ok("DeleteQueue", "{}")]);
     let clients = Clients::replay(replay.http_client());
 
     let observed = clients.observe(&world.desired, true).await;
@@ -491,12 +614,14 @@ async fn destroy_deletes_everything_in_order() {
     assert_eq!(
         writes(&clients),
         [
+            "CloudWatch Logs.DeleteLogGroup",
             "IAM.DeleteRole",
             "IAM.DeleteRolePolicy",
             "Kinesis.DeleteStream",
             "Lambda.DeleteEventSourceMapping",
             "Lambda.DeleteFunction",
             "S3.DeleteBucket",
+            "SQS.DeleteQueue",
         ]
     );
     assert_same_calls(&replay, &clients);
