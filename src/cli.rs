@@ -88,6 +88,16 @@ pub enum Command {
         after_help = "Prints the put→object latency (p50, p95, max) and exits 1 naming any record that did not arrive, or arrived different, within `--timeout`.\n\nExample:\n  kstream smoke --count 20 --timeout 2m"
     )]
     Smoke(SmokeArgs),
+    /// List the batches the event source mapping gave up on (from its failure queue)
+    #[command(
+        after_help = "Reads the failure queue without consuming it: each message is received, then made visible again. Shows, per batch, the shard, the first and last sequence numbers, the number of records, when and why the mapping gave up.\n\nExamples:\n  kstream failures\n  kstream failures --json | jq .records"
+    )]
+    Failures,
+    /// Send the failed batches through the consumer again, then delete them from the queue
+    #[command(
+        after_help = "Each batch's records are read back from the stream and the function is invoked with them as the mapping would, so every record becomes the object it would have become. A batch leaves the queue only when every record is written. Records the stream no longer holds are reported as lost, and their batch stays in the queue unless `--yes`.\n\nOn a terminal, redrive lists the batches and asks first; `--yes` skips the question, and without a terminal it is required.\n\nExamples:\n  kstream redrive\n  kstream redrive --yes --json"
+    )]
+    Redrive(RedriveArgs),
     /// Write a commented starter config with a bucket name that is very likely globally unique
     #[command(
         after_help = "Example:\n  kstream init --name my-pipeline   # writes deploy.toml (see --config)"
@@ -134,6 +144,14 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
     /// Do not ask before a plan that deletes something (needed without a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Arguments of `redrive`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct RedriveArgs {
+    /// Do not ask first (needed without a terminal); also delete batches whose records expired
     #[arg(long, short = 'y')]
     pub yes: bool,
 }

@@ -13,4 +13,5 @@ mod model;
 mod package;
 mod plan;
 pub mod producer;
+mod redrive;
 mod ui;

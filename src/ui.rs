@@ -15,6 +15,11 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
+/// Whether stdin is an interactive terminal (someone to ask a question).
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
 /// Ask on the terminal for `expected` to be typed: `Some(answer == expected)`, or `None` when
 /// stdin is not a terminal (nobody to ask). The question goes to stderr.
 pub fn ask_to_type(question: &str, expected: &str) -> std::io::Result<Option<bool>> {

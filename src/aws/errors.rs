@@ -52,6 +52,32 @@ pub(crate) fn iam_not_propagated(err: &impl ProvideErrorMetadata) -> bool {
     has_code(err, &["InvalidParameterValueException"])
 }
 
+/// Whether SQS says the queue does not exist (the JSON protocol's code, and the query
+/// protocol's one that SQS still sends for compatibility).
+pub(crate) fn is_queue_missing(err: &impl ProvideErrorMetadata) -> bool {
+    has_code(
+        err,
+        &[
+            "QueueDoesNotExist",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ],
+    )
+}
+
+/// Whether the call was refused for its rate (Kinesis per-shard limits, Lambda concurrency).
+pub(crate) fn is_throttled(err: &impl ProvideErrorMetadata) -> bool {
+    has_code(
+        err,
+        &[
+            "ProvisionedThroughputExceededException",
+            "LimitExceededException",
+            "KMSThrottlingException",
+            "TooManyRequestsException",
+            "ThrottlingException",
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use aws_smithy_types::error::ErrorMetadata;
@@ -66,6 +92,11 @@ mod tests {
         assert!(is_in_use(&err("ResourceInUseException")));
         assert!(is_conflict(&err("ResourceConflictException")));
         assert!(iam_not_propagated(&err("InvalidParameterValueException")));
+        assert!(is_queue_missing(&err(
+            "AWS.SimpleQueueService.NonExistentQueue"
+        )));
+        assert!(is_throttled(&err("ProvisionedThroughputExceededException")));
+        assert!(!is_throttled(&err("ResourceNotFoundException")));
         // The message never decides.
         assert!(!iam_not_propagated(&err("ValidationException")));
     }

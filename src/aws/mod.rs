@@ -4,6 +4,7 @@
 pub mod bucket;
 mod errors;
 pub mod execute;
+pub mod failures;
 pub mod function;
 pub mod log_group;
 pub mod logs;

@@ -5,11 +5,13 @@
 //! printing data on stdout and progress on stderr. SDK types stay in `aws::*`.
 
 mod deploy;
+mod failures;
 mod init;
 mod logs;
 mod objects;
 mod package;
 mod put;
+mod redrive;
 mod smoke;
 mod status;
 
@@ -71,6 +73,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(args) => logs::run(&ctx, args).await,
         Command::Status => status::run(&ctx).await,
         Command::Smoke(args) => smoke::run(&ctx, args).await,
+        Command::Failures => failures::run(&ctx).await,
+        Command::Redrive(args) => redrive::run(&ctx, args.yes).await,
         Command::Init(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod deploy;
+mod failures;
 mod ops;
 mod package;
 mod pipeline;
