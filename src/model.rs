@@ -110,7 +110,7 @@ impl Desired {
 
     /// Name of the queue kstream creates for failures (`on_failure = "queue"`).
     pub fn failure_queue_name(&self) -> String {
-        format!("{}-failures", self.consumer.function_name)
+        failure_queue_name(&self.consumer.function_name)
     }
 
     /// Whether kstream creates and manages the failure queue.
@@ -285,6 +285,11 @@ impl RolePolicy {
         }
         document
     }
+}
+
+/// The failure queue of the function `function` (`on_failure = "queue"`).
+pub fn failure_queue_name(function: &str) -> String {
+    format!("{function}-failures")
 }
 
 /// AWS partition of a region name.

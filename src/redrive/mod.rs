@@ -20,12 +20,6 @@ use crate::config::OnFailure;
 /// meaning or goes away (new fields may be added without it).
 pub const JSON_VERSION: u32 = 1;
 
-/// The queue kstream creates for `on_failure = "queue"`. Main's `Desired::failure_queue_name()`
-/// gives the same name.
-pub fn default_queue_name(function_name: &str) -> String {
-    format!("{function_name}-failures")
-}
-
 /// Where the on-failure records can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueTarget {
@@ -61,7 +55,7 @@ pub enum NoQueue {
 pub fn queue_target(on_failure: &OnFailure, function_name: &str) -> Result<QueueTarget, NoQueue> {
     match on_failure {
         OnFailure::Queue => Ok(QueueTarget {
-            name: default_queue_name(function_name),
+            name: crate::model::failure_queue_name(function_name),
             owner: None,
             region: None,
         }),

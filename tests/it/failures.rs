@@ -25,60 +25,17 @@ fn clients(rt: &tokio::runtime::Runtime) -> (aws_sdk_sqs::Client, aws_sdk_lambda
     )
 }
 
-/// TEMPORARY, until main's `on_failure = "queue"` lands (then `kstream apply` does this and
-/// this function is deleted): create the queue `<function>-failures` and point the mapping's
-/// `DestinationConfig.OnFailure` at it. Returns the queue URL.
-fn attach_failure_queue_until_main_has_it(rt: &tokio::runtime::Runtime, d: &Deployment) -> String {
-    let (sqs, lambda) = clients(rt);
-    rt.block_on(async {
-        let url = sqs
-            .create_queue()
+/// The URL of the deployment's failure queue, which `kstream apply` created.
+fn failure_queue_url(rt: &tokio::runtime::Runtime, d: &Deployment) -> String {
+    let (sqs, _) = clients(rt);
+    rt.block_on(
+        sqs.get_queue_url()
             .queue_name(format!("{}-failures", d.function()))
-            .send()
-            .await
-            .expect("create queue")
-            .queue_url
-            .expect("queue url");
-        let arn = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue arn");
-        let mappings = lambda
-            .list_event_source_mappings()
-            .function_name(d.function())
-            .send()
-            .await
-            .expect("list mappings");
-        let uuid = mappings.event_source_mappings()[0]
-            .uuid()
-            .expect("uuid")
-            .to_string();
-        lambda
-            .update_event_source_mapping()
-            .uuid(&uuid)
-            .destination_config(
-                aws_sdk_lambda::types::DestinationConfig::builder()
-                    .on_failure(
-                        aws_sdk_lambda::types::OnFailure::builder()
-                            .destination(arn)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("set the mapping's on-failure destination");
-        url
-    })
+            .send(),
+    )
+    .expect("the failure queue exists after `kstream apply`")
+    .queue_url
+    .expect("queue url")
 }
 
 /// Number of messages in the queue: (visible, hidden).
@@ -128,7 +85,7 @@ fn failed_batches_are_listed_then_redriven_into_the_same_objects() {
     d.ok(&["apply"]);
     let rt = rt();
     let aws = crate::support::Aws::new(&rt);
-    let url = attach_failure_queue_until_main_has_it(&rt, &d);
+    let url = failure_queue_url(&rt, &d);
 
     // The fault: the bucket is gone, so every write fails and the mapping gives up at once.
     rt.block_on(async {
@@ -246,10 +203,6 @@ fn failed_batches_are_listed_then_redriven_into_the_same_objects() {
     assert_eq!(after["batches"], serde_json::json!([]), "{after:#}");
     assert_eq!(after["records"], 0);
     assert_eq!(queue_depth(&rt, &url), (0, 0));
-
-    // TEMPORARY with `attach_failure_queue_until_main_has_it`: `destroy` does not know the queue.
-    let (sqs, _) = clients(&rt);
-    let _ = rt.block_on(sqs.delete_queue().queue_url(&url).send());
 }
 
 #[test]
