@@ -433,3 +433,187 @@ fn destroy_force_empties_a_versioned_bucket_within_a_bound() {
     );
     assert_eq!(inventory(&aws, &rt, &d), nothing());
 }
+
+/// The failure queue and the log group as they are: (queue retention s, SSE on, tag), and
+/// (log retention days, tag).
+type QueueAndLogGroup = (
+    Option<(String, String, Option<String>)>,
+    Option<(Option<i32>, Option<String>)>,
+);
+
+fn queue_and_log_group(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    d: &Deployment,
+) -> QueueAndLogGroup {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    rt.block_on(async {
+        let queue = match aws
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{}-failures", d.function()))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let url = out.queue_url.expect("queue url");
+                let attrs = aws
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(&url)
+                    .attribute_names(A::All)
+                    .send()
+                    .await
+                    .expect("queue attributes")
+                    .attributes
+                    .unwrap_or_default();
+                let tags = aws
+                    .sqs
+                    .list_queue_tags()
+                    .queue_url(&url)
+                    .send()
+                    .await
+                    .expect("queue tags")
+                    .tags
+                    .unwrap_or_default();
+                Some((
+                    attrs
+                        .get(&A::MessageRetentionPeriod)
+                        .cloned()
+                        .unwrap_or_default(),
+                    attrs
+                        .get(&A::SqsManagedSseEnabled)
+                        .cloned()
+                        .unwrap_or_default(),
+                    tags.get("kstream:deployment").cloned(),
+                ))
+            }
+            Err(_) => None,
+        };
+        let name = format!("/aws/lambda/{}", d.function());
+        let groups = aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&name)
+            .send()
+            .await
+            .expect("describe log groups");
+        let group = groups
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name.as_str()))
+            .cloned();
+        let log_group = match group {
+            Some(g) => {
+                let arn = g
+                    .log_group_arn()
+                    .map(str::to_string)
+                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
+                    .expect("log group arn");
+                let tags = aws
+                    .logs
+                    .list_tags_for_resource()
+                    .resource_arn(arn)
+                    .send()
+                    .await
+                    .expect("log group tags")
+                    .tags
+                    .unwrap_or_default();
+                Some((
+                    g.retention_in_days(),
+                    tags.get("kstream:deployment").cloned(),
+                ))
+            }
+            None => None,
+        };
+        (queue, log_group)
+    })
+}
+
+#[test]
+fn failure_queue_and_log_group_are_planned_created_corrected_and_destroyed() {
+    let d = Deployment::new("queue");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    let plan = stdout(&d.ok(&["plan"]));
+    for line in [
+        format!(
+            "+ queue `{}-failures` (failed batches, kept 14 days, SQS-managed encryption)",
+            d.function()
+        ),
+        format!(
+            "+ log group `/aws/lambda/{}` (logs kept 14 days)",
+            d.function()
+        ),
+    ] {
+        assert!(plan.contains(&line), "{line}\n{plan}");
+    }
+    d.ok(&["apply"]);
+    let tag = Some(d.name.clone());
+    assert_eq!(
+        queue_and_log_group(&aws, &rt, &d),
+        (
+            Some(("1209600".into(), "true".into(), tag.clone())),
+            Some((Some(14), tag.clone()))
+        )
+    );
+
+    // Drift: someone shortens both retentions.
+    rt.block_on(async {
+        let url = aws
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{}-failures", d.function()))
+            .send()
+            .await
+            .expect("queue url")
+            .queue_url
+            .expect("url");
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(url)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+                "60",
+            )
+            .send()
+            .await
+            .expect("shorten queue retention");
+        aws.logs
+            .put_retention_policy()
+            .log_group_name(format!("/aws/lambda/{}", d.function()))
+            .retention_in_days(1)
+            .send()
+            .await
+            .expect("shorten log retention");
+    });
+    let fixed = d.json(&["apply"]);
+    let mut writes = write_calls(&fixed);
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            "CloudWatch Logs.PutRetentionPolicy",
+            "SQS.SetQueueAttributes"
+        ],
+        "only the drift is corrected"
+    );
+    assert_converged(&d.json(&["apply"]));
+    assert_eq!(
+        queue_and_log_group(&aws, &rt, &d),
+        (
+            Some(("1209600".into(), "true".into(), tag.clone())),
+            Some((Some(14), tag))
+        )
+    );
+
+    d.ok(&["destroy", "--yes"]);
+    assert_eq!(queue_and_log_group(&aws, &rt, &d), (None, None));
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+    let again = d.json(&["destroy", "--yes"]);
+    assert_eq!(
+        write_calls(&again),
+        Vec::<String>::new(),
+        "a second destroy is a no-op"
+    );
+}

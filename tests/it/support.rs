@@ -325,6 +325,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// A tokio runtime for SDK checks inside synchronous tests.
@@ -356,6 +358,8 @@ impl Aws {
                     .build(),
             ),
             iam: aws_sdk_iam::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
         }
     }
 }
