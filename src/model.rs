@@ -14,6 +14,8 @@ use crate::package::Artifact;
 
 /// Tag key that marks a resource as created by a kstream deployment.
 pub const DEPLOYMENT_TAG: &str = "kstream:deployment";
+/// Tag key of the region a global resource (the IAM role) serves.
+pub const REGION_TAG: &str = "kstream:region";
 /// Name of the consumer role's inline policy.
 pub const ROLE_POLICY_NAME: &str = "kstream-consumer";
 /// Lambda runtime of the consumer.
@@ -31,6 +33,12 @@ pub enum Owner {
     This,
     /// Tagged by another kstream deployment.
     Other(String),
+    /// This deployment's, serving another region (the IAM role is global; its
+    /// `kstream:region` tag says which region's pipeline uses it).
+    OtherRegion {
+        /// The region it serves.
+        region: String,
+    },
     /// Not tagged by kstream at all.
     Untagged,
 }
@@ -90,6 +98,13 @@ impl Desired {
     /// Tags put on every resource kstream creates.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([(DEPLOYMENT_TAG.to_string(), self.deployment.clone())])
+    }
+
+    /// Tags of the role, which is global: the deployment's, and the region it serves.
+    pub fn role_tags(&self) -> BTreeMap<String, String> {
+        let mut tags = self.tags();
+        tags.insert(REGION_TAG.to_string(), self.region.clone());
+        tags
     }
 
     /// AWS partition of the region (`aws`, `aws-cn`, `aws-us-gov`).
@@ -400,6 +415,8 @@ pub struct ObservedRole {
     pub trust_policy: Value,
     /// kstream's inline policy, if present.
     pub policy: Option<Value>,
+    /// Its `kstream:region` tag, if any.
+    pub region: Option<String>,
 }
 
 /// The consumer function as observed.

@@ -13,7 +13,8 @@ use aws_sdk_s3::types::{
 use serde_json::Value;
 
 use super::{Wait, errors, poll};
-use crate::model::{ObservedBucket, Owner};
+use crate::model::{DEPLOYMENT_TAG, ObservedBucket, Owner};
+use crate::plan::Resource;
 use crate::ui::Progress;
 
 /// The bucket as it is, or `None` when no bucket has that name. A bucket owned by another
@@ -129,17 +130,20 @@ pub async fn create(
     if region != "us-east-1" {
         conf = conf.location_constraint(BucketLocationConstraint::from(region));
     }
-    match client
+    let created = match client
         .create_bucket()
         .bucket(name)
         .create_bucket_configuration(conf.build())
         .send()
         .await
     {
-        Ok(_) => {}
+        Ok(_) => true,
         Err(e)
             if e.as_service_error()
-                .is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            false
+        }
         Err(e)
             if e.as_service_error()
                 .is_some_and(|e| e.is_bucket_already_exists()) =>
@@ -149,7 +153,7 @@ pub async fn create(
             )
         }
         Err(e) => return Err(e).with_context(|| format!("failed to create bucket `{name}`")),
-    }
+    };
     // S3 is eventually consistent right after creation: wait until the bucket answers.
     poll(
         progress,
@@ -164,9 +168,16 @@ pub async fn create(
         },
     )
     .await?;
-    // The tags in CreateBucketConfiguration are not honoured everywhere: make sure they are set.
     let current = tags_of(name, client.get_bucket_tagging().bucket(name).send().await)?;
-    if tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+    if !created {
+        // Another run of this account created it first: go on only if it is ours.
+        let owner = Owner::from_tags(
+            tags.get(DEPLOYMENT_TAG).map_or("", String::as_str),
+            current.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        super::ensure_ours(Resource::Bucket, name, owner)?;
+    } else if tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+        // The tags in CreateBucketConfiguration are not honoured everywhere: make sure.
         set_tags(client, name, &current, tags).await?;
     }
     Ok(())

@@ -200,16 +200,16 @@ async fn log_group(clients: &Clients, progress: &Progress, phase: &LogGroupPhase
 async fn role(clients: &Clients, progress: &Progress, phase: &RolePhase) -> Result<String> {
     let client = &clients.iam;
     match phase {
-        RolePhase::Create(spec) => {
-            aws::role::create(client, progress, &spec.name, &spec.trust_policy, &spec.tags).await
-        }
+        RolePhase::Create(spec) => aws::role::create(client, progress, spec).await,
         RolePhase::Existing { name, arn, updates } => {
             if !updates.is_empty() {
                 progress.step(&format!("updating role `{name}`"));
             }
             for update in updates {
                 match update {
-                    RoleUpdate::AdoptTag(tags) => aws::role::tag(client, name, tags).await?,
+                    RoleUpdate::AdoptTag(tags) | RoleUpdate::RegionTag(tags) => {
+                        aws::role::tag(client, name, tags).await?
+                    }
                     RoleUpdate::TrustPolicy(policy) => {
                         aws::role::set_trust_policy(client, name, policy).await?
                     }

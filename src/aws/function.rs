@@ -11,8 +11,9 @@ use aws_sdk_lambda::types::{Architecture as LambdaArch, Environment, FunctionCod
 
 use super::{Wait, errors, poll, retry};
 use crate::config::Architecture;
-use crate::model::{HANDLER, ObservedFunction, Owner, RUNTIME};
+use crate::model::{DEPLOYMENT_TAG, HANDLER, ObservedFunction, Owner, RUNTIME};
 use crate::package::Artifact;
+use crate::plan::Resource;
 use crate::ui::Progress;
 
 fn to_lambda(arch: Architecture) -> LambdaArch {
@@ -156,8 +157,18 @@ pub async fn create(
     )
     .await?;
     if !created {
+        // Another run created it first: go on only if it is this deployment's.
+        let found = observe(
+            client,
+            spec.name,
+            spec.tags.get(DEPLOYMENT_TAG).map_or("", String::as_str),
+        )
+        .await?;
+        if let Some(found) = found {
+            super::ensure_ours(Resource::Function, spec.name, found.owner)?;
+        }
         progress.note(&format!(
-            "function `{}` appeared meanwhile; it will be checked on the next apply",
+            "function `{}` appeared meanwhile; the next apply converges its settings",
             spec.name
         ));
     }

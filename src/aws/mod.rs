@@ -192,7 +192,12 @@ impl Clients {
         let (stream, bucket, role, function, queue, log_group) = tokio::try_join!(
             stream::observe(&self.kinesis, &desired.stream.name, name),
             bucket::observe(&self.s3, &desired.bucket, name),
-            role::observe(&self.iam, &desired.consumer.role_name, name),
+            role::observe(
+                &self.iam,
+                &desired.consumer.role_name,
+                name,
+                &desired.region
+            ),
             function::observe(&self.lambda, &desired.consumer.function_name, name),
             queue,
             log_group::observe(&self.logs, &log_group_name, name),
@@ -388,6 +393,27 @@ where
             Err(e) => return Err(anyhow::Error::new(e).context(format!("failed to {what}"))),
         }
     }
+}
+
+/// After a create found the resource already there (a race with another run): go on only if
+/// its tags say it is this deployment's, and refuse it with `plan`'s own words otherwise.
+pub(crate) fn ensure_ours(
+    resource: crate::plan::Resource,
+    name: &str,
+    owner: crate::model::Owner,
+) -> Result<()> {
+    if owner == crate::model::Owner::This {
+        return Ok(());
+    }
+    let conflict = crate::plan::Conflict {
+        resource,
+        name: name.to_string(),
+        owner,
+    };
+    bail!(
+        "it appeared while this run was creating it: {}",
+        conflict.message()
+    )
 }
 
 /// The service's message for an SDK error, or its display form.

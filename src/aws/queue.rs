@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::model::{ObservedQueue, Owner};
-use crate::plan::QueueSpec;
+use crate::plan::{QueueSpec, Resource};
 use crate::ui::Progress;
 
 /// The queue named `name`, or `None` when it does not exist.
@@ -118,18 +118,12 @@ pub async fn create(client: &Client, progress: &Progress, spec: &QueueSpec) -> R
         Err(e) => return Err(e).with_context(|| format!("failed to create queue `{name}`")),
     };
     let found = tags(client, name, &url).await?;
-    match Owner::from_tags(
+    let owner = Owner::from_tags(
         deployment,
         found.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ) {
-        Owner::This => Ok(url),
-        Owner::Other(other) => bail!(
-            "queue `{name}` appeared meanwhile and belongs to deployment `{other}`\n  hint: set `consumer.function_name` to a name of this deployment's own"
-        ),
-        Owner::Untagged => bail!(
-            "queue `{name}` appeared meanwhile without kstream's tag\n  hint: run `kstream apply --adopt` to take it over, or delete it"
-        ),
-    }
+    );
+    super::ensure_ours(Resource::Queue, name, owner)?;
+    Ok(url)
 }
 
 /// Set retention and encryption as kstream wants them.

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Role;
 use aws_sdk_iam::types::Tag;
 use serde_json::Value;
 
 use super::errors;
-use crate::model::{ObservedRole, Owner, ROLE_POLICY_NAME};
+use crate::model::{ObservedRole, Owner, REGION_TAG, ROLE_POLICY_NAME};
+use crate::plan::{Resource, RoleSpec};
 use crate::ui::Progress;
 
 /// IAM returns policy documents URL-encoded; decode (plain JSON passes through).
@@ -57,6 +59,7 @@ pub async fn observe(
     client: &Client,
     name: &str,
     deployment: &str,
+    region: &str,
 ) -> Result<Option<ObservedRole>> {
     let role = match client.get_role().role_name(name).send().await {
         Ok(out) => out.role,
@@ -89,10 +92,33 @@ pub async fn observe(
     };
     Ok(Some(ObservedRole {
         arn: role.arn().to_string(),
-        owner: Owner::from_tags(deployment, role.tags().iter().map(|t| (t.key(), t.value()))),
+        owner: owner(&role, deployment, region),
+        region: tag_value(&role, REGION_TAG).map(str::to_string),
         trust_policy,
         policy,
     }))
+}
+
+fn tag_value<'a>(role: &'a Role, key: &str) -> Option<&'a str> {
+    role.tags()
+        .iter()
+        .find(|t| t.key() == key)
+        .map(|t| t.value())
+}
+
+/// Whose the role is. A role of this deployment tagged for another region serves the pipeline
+/// there; one without a region tag (from before kstream tagged regions) counts as this
+/// region's, and `apply` adds the tag.
+fn owner(role: &Role, deployment: &str, region: &str) -> Owner {
+    match Owner::from_tags(deployment, role.tags().iter().map(|t| (t.key(), t.value()))) {
+        Owner::This => match tag_value(role, REGION_TAG) {
+            Some(other) if other != region => Owner::OtherRegion {
+                region: other.to_string(),
+            },
+            _ => Owner::This,
+        },
+        owner => owner,
+    }
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
@@ -101,15 +127,11 @@ fn tag_list(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>> {
         .collect()
 }
 
-/// Create the role with its trust policy and tags in one call; an existing role (a concurrent
-/// or interrupted run) is read back instead.
-pub async fn create(
-    client: &Client,
-    progress: &Progress,
-    name: &str,
-    trust_policy: &Value,
-    tags: &BTreeMap<String, String>,
-) -> Result<String> {
+/// Create the role with its trust policy and tags in one call. A role that appeared meanwhile
+/// (a concurrent or interrupted run) is read back and refused unless its tags say it is this
+/// deployment's, for this region, exactly as `plan` would.
+pub async fn create(client: &Client, progress: &Progress, spec: &RoleSpec) -> Result<String> {
+    let (name, trust_policy, tags) = (&spec.name, &spec.trust_policy, &spec.tags);
     progress.step(&format!("creating role `{name}`"));
     match client
         .create_role()
@@ -134,7 +156,13 @@ pub async fn create(
                 .send()
                 .await
                 .with_context(|| format!("failed to get role `{name}`"))?;
-            out.role.map(|r| r.arn).context("GetRole returned no role")
+            let role = out.role.context("GetRole returned no role")?;
+            super::ensure_ours(
+                Resource::Role,
+                name,
+                owner(&role, &spec.deployment, &spec.region),
+            )?;
+            Ok(role.arn)
         }
         Err(e) => Err(e).with_context(|| format!("failed to create role `{name}`")),
     }

@@ -8,8 +8,8 @@ use aws_sdk_kinesis::types::{
 };
 
 use super::{Wait, errors, poll};
-use crate::model::{ObservedStream, Owner};
-use crate::plan::StreamSpec;
+use crate::model::{DEPLOYMENT_TAG, ObservedStream, Owner};
+use crate::plan::{Resource, StreamSpec};
 use crate::ui::Progress;
 
 /// The stream as it is, or `None` when it does not exist.
@@ -114,15 +114,22 @@ pub async fn create(client: &Client, progress: &Progress, spec: &StreamSpec) -> 
     for (k, v) in &spec.tags {
         req = req.tags(k, v);
     }
-    match req.send().await {
-        Ok(_) => {}
-        Err(e) if errors::is_in_use(&e) => {}
+    let created = match req.send().await {
+        Ok(_) => true,
+        Err(e) if errors::is_in_use(&e) => false,
         Err(e) => return Err(e).with_context(|| format!("failed to create stream `{name}`")),
-    }
+    };
     let stream = wait_active(client, progress, name).await?;
-    // Some emulators (LocalStack's kinesis-mock) ignore tags on CreateStream: make sure.
     let current = list_tags(client, name).await?;
-    if spec.tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+    if !created {
+        // Another run created it first: converge it only if it is this deployment's.
+        let owner = Owner::from_tags(
+            spec.tags.get(DEPLOYMENT_TAG).map_or("", String::as_str),
+            current.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        super::ensure_ours(Resource::Stream, name, owner)?;
+    } else if spec.tags.iter().any(|(k, v)| current.get(k) != Some(v)) {
+        // Some emulators (stock LocalStack's kinesis-mock) ignore tags on CreateStream.
         tag(client, name, &spec.tags).await?;
     }
     if stream.retention_hours != spec.retention_hours {

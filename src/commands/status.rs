@@ -305,6 +305,7 @@ fn owner_note(owner: &Owner) -> String {
         Owner::This => String::new(),
         Owner::Other(d) => format!(" (belongs to deployment `{d}`)"),
         Owner::Untagged => " (not tagged by kstream)".into(),
+        Owner::OtherRegion { region } => format!(" (serves this deployment in {region})"),
     }
 }
 

@@ -269,13 +269,17 @@ fn role(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Result<Ro
     let Some(have) = &observed.role else {
         return Ok(RolePhase::Create(RoleSpec {
             name: name.clone(),
+            deployment: desired.deployment.clone(),
+            region: desired.region.clone(),
             trust_policy: desired.trust_policy(),
-            tags: desired.tags(),
+            tags: desired.role_tags(),
         }));
     };
     let mut updates = Vec::new();
     if ownership(Resource::Role, name, &have.owner, opts)? {
-        updates.push(RoleUpdate::AdoptTag(desired.tags()));
+        updates.push(RoleUpdate::AdoptTag(desired.role_tags()));
+    } else if have.region.is_none() {
+        updates.push(RoleUpdate::RegionTag(desired.role_tags()));
     }
     if !same_policy(&have.trust_policy, &desired.trust_policy()) {
         updates.push(RoleUpdate::TrustPolicy(desired.trust_policy()));
@@ -433,6 +437,9 @@ pub(super) fn destroy(
         Owner::This => None,
         Owner::Other(d) => Some(format!("belongs to deployment `{d}`")),
         Owner::Untagged => Some("not created by kstream (no `kstream:deployment` tag)".into()),
+        Owner::OtherRegion { region } => Some(format!(
+            "serves this deployment in {region}; destroy it from there"
+        )),
     };
     let fate = |owner: Option<&Owner>, detail: Option<String>| match owner {
         None => Fate::Gone,

@@ -20,8 +20,8 @@ use crate::model::{Desired, MappingSettings, Observed, Owner};
 pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
     FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
-    QueueSpec, QueueUpdate, RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamSpec,
-    StreamUpdate,
+    QueueSpec, QueueUpdate, RolePhase, RolePolicyStep, RoleSpec, RoleUpdate, StreamPhase,
+    StreamSpec, StreamUpdate,
 };
 
 /// The kind of resource a change is about, in dependency order.
@@ -68,6 +68,8 @@ impl Resource {
 pub enum Update {
     /// Put the `kstream:deployment` tag on an untagged resource (`--adopt`).
     AdoptTag,
+    /// Put the `kstream:region` tag on the role.
+    RegionTag { region: String },
     /// Stream capacity mode.
     StreamMode { from: String, to: String },
     /// Open shard count.
@@ -157,6 +159,9 @@ impl Conflict {
         match &self.owner {
             Owner::Other(other) => format!(
                 "{what} belongs to kstream deployment `{other}`\n  hint: choose another name, or destroy deployment `{other}` first"
+            ),
+            Owner::OtherRegion { region } => format!(
+                "{what} is this deployment's role in {region}: IAM roles are global, and one role never serves two regions\n  hint: set `consumer.role_name` to a name of its own for this region"
             ),
             _ => format!(
                 "{what} already exists and was not created by kstream (no `kstream:deployment` tag)\n  hint: run `kstream apply --adopt` to take it over (kstream will then manage and may destroy it)"

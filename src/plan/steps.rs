@@ -323,6 +323,10 @@ pub enum RolePhase {
 pub struct RoleSpec {
     /// Role name.
     pub name: String,
+    /// Deployment (to check the tags of a role that appears meanwhile).
+    pub deployment: String,
+    /// Region the role serves (its `kstream:region` tag).
+    pub region: String,
     /// Trust policy.
     pub trust_policy: Value,
     /// Tags, set in the create call.
@@ -334,6 +338,9 @@ pub struct RoleSpec {
 pub enum RoleUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
+    /// Add the `kstream:region` tag to this deployment's role from before kstream tagged
+    /// regions.
+    RegionTag(Tags),
     /// Replace the trust policy.
     TrustPolicy(Value),
 }

@@ -54,6 +54,7 @@ fn converged(d: &Desired) -> Observed {
             owner: Owner::This,
             trust_policy: d.trust_policy(),
             policy: Some(d.role_policy(ARN)),
+            region: Some(d.region.clone()),
         }),
         function: Some(ObservedFunction {
             arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
@@ -371,4 +372,46 @@ fn failure_settings_reach_the_mapping_and_the_role() {
     sns.consumer.on_failure = crate::config::OnFailure::SnsArn(topic.clone());
     assert!(sns.role_policy(ARN).to_string().contains("sns:Publish"));
     assert_eq!(sns.mapping().on_failure, Some(topic));
+}
+
+#[test]
+fn a_role_serving_another_region_is_neither_taken_nor_destroyed() {
+    let d = desired();
+    let mut observed = converged(&d);
+    if let Some(role) = observed.role.as_mut() {
+        role.owner = Owner::OtherRegion {
+            region: "eu-west-1".into(),
+        };
+        role.region = Some("eu-west-1".into());
+    }
+    let plan = Plan::apply(&d, &observed, ApplyOptions { adopt: true });
+    assert_eq!(plan.conflicts.len(), 1, "{plan:#?}");
+    assert!(
+        plan.conflicts[0]
+            .message()
+            .contains("is this deployment's role in eu-west-1"),
+        "{}",
+        plan.conflicts[0].message()
+    );
+    let plan = Plan::destroy(&d, &observed, DestroyOptions::default());
+    assert!(matches!(
+        plan.change(Resource::Role).unwrap().action,
+        Action::Keep { .. }
+    ));
+
+    // A role of this deployment from before kstream tagged regions gets the tag.
+    let mut observed = converged(&d);
+    if let Some(role) = observed.role.as_mut() {
+        role.region = None;
+    }
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let Action::Update { updates } = &plan.change(Resource::Role).unwrap().action else {
+        panic!("{plan:#?}");
+    };
+    assert_eq!(
+        updates,
+        &[Update::RegionTag {
+            region: "us-east-1".into()
+        }]
+    );
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use kstream_contract::env;
 
-use crate::model::{Desired, HANDLER, RUNTIME};
+use crate::model::{Desired, HANDLER, REGION_TAG, RUNTIME};
 
 use super::diff::Phases;
 use super::steps::{
@@ -19,6 +19,7 @@ impl Update {
     pub(super) fn describe(&self) -> String {
         match self {
             Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
+            Update::RegionTag { region } => format!("tags: add `kstream:region = {region}`"),
             Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
             Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
             Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
@@ -260,6 +261,9 @@ fn role(phase: &RolePhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     RoleUpdate::AdoptTag(_) => Update::AdoptTag,
+                    RoleUpdate::RegionTag(tags) => Update::RegionTag {
+                        region: tags.get(REGION_TAG).cloned().unwrap_or_default(),
+                    },
                     RoleUpdate::TrustPolicy(_) => Update::TrustPolicy,
                 })
                 .collect();

@@ -146,7 +146,11 @@ impl World {
     // IAM (query protocol; documents come back URL-encoded, as IAM sends them).
 
     fn role_xml(&self) -> String {
-        let tags: String = (self.desired.tags().into_iter())
+        self.role_xml_tagged(&self.desired.role_tags())
+    }
+
+    fn role_xml_tagged(&self, tags: &std::collections::BTreeMap<String, String>) -> String {
+        let tags: String = (tags.iter())
             .map(|(k, v)| format!("<member><Key>{k}</Key><Value>{v}</Value></member>"))
             .collect();
         format!(
@@ -706,5 +710,137 @@ async fn a_bucket_of_another_account_is_refused() {
         format!("{:#}", observed.expect_err("a foreign bucket")),
         "bucket `plan-test-bucket` exists and belongs to someone else (access denied)\n  \
          hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
+    );
+}
+
+/// Tags of another deployment of the same account.
+fn foreign_tags() -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([(
+        crate::model::DEPLOYMENT_TAG.to_string(),
+        "someone-else".to_string(),
+    )])
+}
+
+#[tokio::test]
+async fn a_stream_another_deployment_created_meanwhile_is_refused() {
+    let world = World::new();
+    let replay = Replay::default();
+    let tags: Vec<Value> = foreign_tags()
+        .into_iter()
+        .map(|(k, v)| json!({ "Key": k, "Value": v }))
+        .collect();
+    replay.expect(
+        Service::Kinesis,
+        [
+            Exchange::json_error("CreateStream", 400, "ResourceInUseException"),
+            world.stream_active(),
+            Exchange::ok(
+                "ListTagsForStream",
+                json!({ "Tags": tags, "HasMoreTags": false }).to_string(),
+            ),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+    let s = &world.desired.stream;
+    let spec = StreamSpec {
+        name: s.name.clone(),
+        shard_count: s.shard_count,
+        retention_hours: s.retention_hours,
+        tags: world.desired.tags(),
+    };
+
+    let result = crate::aws::stream::create(&clients.kinesis, &Progress::quiet(), &spec).await;
+
+    replay.assert_done();
+    let err = format!("{:#}", result.expect_err("a foreign stream"));
+    assert!(
+        err.contains("belongs to kstream deployment `someone-else`"),
+        "{err}"
+    );
+    assert_eq!(
+        writes(&clients),
+        ["Kinesis.CreateStream"],
+        "nothing converged"
+    );
+}
+
+#[tokio::test]
+async fn a_role_another_deployment_or_region_created_meanwhile_is_refused() {
+    let world = World::new();
+    let mut other_region = world.desired.role_tags();
+    other_region.insert(crate::model::REGION_TAG.into(), "eu-west-1".into());
+    for (tags, expected) in [
+        (
+            foreign_tags(),
+            "belongs to kstream deployment `someone-else`",
+        ),
+        (other_region, "is this deployment's role in eu-west-1"),
+    ] {
+        let replay = Replay::default();
+        replay.expect(
+            Service::Iam,
+            [
+                Exchange::iam_error("CreateRole", 409, "EntityAlreadyExists"),
+                world.iam("GetRole", &world.role_xml_tagged(&tags)),
+            ],
+        );
+        let clients = Clients::replay(replay.http_client());
+        let spec = crate::plan::RoleSpec {
+            name: world.desired.consumer.role_name.clone(),
+            deployment: world.desired.deployment.clone(),
+            region: world.desired.region.clone(),
+            trust_policy: world.desired.trust_policy(),
+            tags: world.desired.role_tags(),
+        };
+
+        let result = crate::aws::role::create(&clients.iam, &Progress::quiet(), &spec).await;
+
+        replay.assert_done();
+        let err = format!("{:#}", result.expect_err("a role not ours"));
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_another_deployment_created_meanwhile_is_refused() {
+    let world = World::new();
+    let replay = Replay::default();
+    let tags: String = foreign_tags()
+        .into_iter()
+        .map(|(k, v)| format!("<Tag><Key>{k}</Key><Value>{v}</Value></Tag>"))
+        .collect();
+    replay.expect(
+        Service::S3,
+        [
+            Exchange::s3_error("CreateBucket", 409, "BucketAlreadyOwnedByYou"),
+            Exchange::ok("HeadBucket", ""),
+            Exchange::ok(
+                "GetBucketTagging",
+                format!("<Tagging><TagSet>{tags}</TagSet></Tagging>"),
+            ),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+    let d = &world.desired;
+
+    let result = crate::aws::bucket::create(
+        &clients.s3,
+        &Progress::quiet(),
+        &d.bucket,
+        &d.region,
+        &d.tags(),
+    )
+    .await;
+
+    replay.assert_done();
+    let err = format!("{:#}", result.expect_err("a foreign bucket"));
+    assert!(
+        err.contains("belongs to kstream deployment `someone-else`"),
+        "{err}"
+    );
+    assert_eq!(
+        writes(&clients),
+        ["S3.CreateBucket"],
+        "no tag was taken over"
     );
 }
