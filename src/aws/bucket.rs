@@ -18,21 +18,37 @@ use crate::plan::Resource;
 use crate::ui::Progress;
 
 /// The bucket as it is, or `None` when no bucket has that name. A bucket owned by another
-/// account is an error: its name is taken.
+/// account is an error: its name is taken. A bucket in another region than `region` is
+/// observed as such (`Owner::OtherRegion`) and not read further: its pipeline is there.
 pub async fn observe(
     client: &Client,
     name: &str,
     deployment: &str,
+    region: &str,
 ) -> Result<Option<ObservedBucket>> {
-    match client.head_bucket().bucket(name).send().await {
-        Ok(_) => {}
+    let located = match client.head_bucket().bucket(name).send().await {
+        Ok(out) => out.bucket_region,
         Err(e) if errors::is_not_found(&e) => return Ok(None),
+        // A regional endpoint answers a bucket of another region with a redirect.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 301) => e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string),
         Err(e) if errors::is_forbidden(&e) => {
             bail!(
                 "bucket `{name}` exists and belongs to someone else (access denied)\n  hint: bucket names are global across all AWS accounts: choose another `bucket.name`"
             )
         }
         Err(e) => return Err(e).with_context(|| format!("failed to look up bucket `{name}`")),
+    };
+    if let Some(other) = located.filter(|r| r != region) {
+        return Ok(Some(ObservedBucket {
+            owner: Owner::OtherRegion { region: other },
+            tags: BTreeMap::new(),
+            public_access_blocked: false,
+            encrypted: false,
+            policy: None,
+        }));
     }
     let (tags, pab, enc, policy) = tokio::join!(
         client.get_bucket_tagging().bucket(name).send(),

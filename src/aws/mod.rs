@@ -30,7 +30,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::model::{Desired, Observed};
+use crate::model::{Desired, Observed, Owner};
 use crate::ui::Progress;
 
 /// Where and as whom to connect.
@@ -191,7 +191,7 @@ impl Clients {
         let log_group_name = desired.log_group();
         let (stream, bucket, role, function, queue, log_group) = tokio::try_join!(
             stream::observe(&self.kinesis, &desired.stream.name, name),
-            bucket::observe(&self.s3, &desired.bucket, name),
+            bucket::observe(&self.s3, &desired.bucket, name, &desired.region),
             role::observe(
                 &self.iam,
                 &desired.consumer.role_name,
@@ -212,9 +212,11 @@ impl Clients {
         };
         let has_objects = async {
             match &bucket {
-                Some(_) if for_destroy => bucket::has_objects(&self.s3, &desired.bucket)
-                    .await
-                    .map(Some),
+                Some(b) if for_destroy && b.owner == Owner::This => {
+                    bucket::has_objects(&self.s3, &desired.bucket)
+                        .await
+                        .map(Some)
+                }
                 _ => Ok(None),
             }
         };

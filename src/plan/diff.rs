@@ -437,9 +437,7 @@ pub(super) fn destroy(
         Owner::This => None,
         Owner::Other(d) => Some(format!("belongs to deployment `{d}`")),
         Owner::Untagged => Some("not created by kstream (no `kstream:deployment` tag)".into()),
-        Owner::OtherRegion { region } => Some(format!(
-            "serves this deployment in {region}; destroy it from there"
-        )),
+        Owner::OtherRegion { region } => Some(format!("is in {region}; destroy it from there")),
     };
     let fate = |owner: Option<&Owner>, detail: Option<String>| match owner {
         None => Fate::Gone,

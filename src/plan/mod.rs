@@ -160,8 +160,12 @@ impl Conflict {
             Owner::Other(other) => format!(
                 "{what} belongs to kstream deployment `{other}`\n  hint: choose another name, or destroy deployment `{other}` first"
             ),
-            Owner::OtherRegion { region } => format!(
+            Owner::OtherRegion { region } if self.resource == Resource::Role => format!(
                 "{what} is this deployment's role in {region}: IAM roles are global, and one role never serves two regions\n  hint: set `consumer.role_name` to a name of its own for this region"
+            ),
+            Owner::OtherRegion { region } => format!(
+                "{what} is in {region}: a deployment keeps its {} in its own region\n  hint: choose another name for this region",
+                self.resource.label()
             ),
             _ => format!(
                 "{what} already exists and was not created by kstream (no `kstream:deployment` tag)\n  hint: run `kstream apply --adopt` to take it over (kstream will then manage and may destroy it)"

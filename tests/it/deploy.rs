@@ -617,3 +617,68 @@ fn failure_queue_and_log_group_are_planned_created_corrected_and_destroyed() {
         "a second destroy is a no-op"
     );
 }
+
+#[test]
+fn two_regions_never_share_a_role_or_a_bucket() {
+    let d = Deployment::new("regions");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply"]);
+    let us = std::fs::read_to_string(d.config()).expect("read deploy.toml");
+    let in_eu = |text: &str, file: &str| {
+        let path = d.dir.path().join(file);
+        std::fs::write(
+            &path,
+            text.replace("region = \"us-east-1\"", "region = \"eu-west-1\""),
+        )
+        .expect("write eu config");
+        path
+    };
+    let run = |config: &std::path::Path, args: &[&str]| {
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        crate::support::kstream_in(d.dir.path(), &all)
+    };
+
+    // The same config in another region: the global role and the bucket are refused.
+    let same = in_eu(&us, "same-names.toml");
+    let out = run(&same, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "role `{}` is this deployment's role in us-east-1",
+            d.role()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("bucket `{}` is in us-east-1", d.bucket())),
+        "{err}"
+    );
+    // Destroying there keeps them: they serve us-east-1.
+    let out = run(&same, &["destroy", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+
+    // With names of its own, eu-west-1 gets a pipeline of its own, and loses it again.
+    let own = in_eu(
+        &us.replace(
+            &format!("role_name = \"{}\"", d.role()),
+            &format!("role_name = \"{}-eu\"", d.role()),
+        )
+        .replace(
+            &format!("name = \"{}\"", d.bucket()),
+            &format!("name = \"{}-eu\"", d.bucket()),
+        ),
+        "own-names.toml",
+    );
+    let out = run(&own, &["apply"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&own, &["--json", "destroy", "--force", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // us-east-1 was never touched.
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+    assert_converged(&d.json(&["apply"]));
+}

@@ -702,6 +702,7 @@ async fn a_bucket_of_another_account_is_refused() {
         &clients.s3,
         &world.desired.bucket,
         &world.desired.deployment,
+        &world.desired.region,
     )
     .await;
 
@@ -843,4 +844,34 @@ async fn a_bucket_another_deployment_created_meanwhile_is_refused() {
         ["S3.CreateBucket"],
         "no tag was taken over"
     );
+}
+
+#[tokio::test]
+async fn a_bucket_in_another_region_is_not_read_further() {
+    let world = World::new();
+    for head in [
+        Exchange::ok("HeadBucket", "").header("x-amz-bucket-region", "eu-west-1"),
+        Exchange::status("HeadBucket", 301, "").header("x-amz-bucket-region", "eu-west-1"),
+    ] {
+        let replay = Replay::default();
+        replay.expect(Service::S3, [head]);
+        let clients = Clients::replay(replay.http_client());
+
+        let observed = crate::aws::bucket::observe(
+            &clients.s3,
+            &world.desired.bucket,
+            &world.desired.deployment,
+            &world.desired.region,
+        )
+        .await;
+
+        replay.assert_done();
+        let owner = observed.expect("observe").expect("a bucket").owner;
+        assert_eq!(
+            owner,
+            crate::model::Owner::OtherRegion {
+                region: "eu-west-1".into()
+            }
+        );
+    }
 }
