@@ -116,9 +116,10 @@ pub enum Command {
 /// Arguments of `init`.
 #[derive(Debug, Args, Clone)]
 pub struct InitArgs {
-    /// Deployment name (also the start of the generated bucket name)
-    #[arg(long, default_value = "kstream-demo")]
-    pub name: String,
+    /// Deployment name, also the start of the bucket name [default: `kstream-` and six random
+    /// hex digits, so that two people in one account never share a deployment]
+    #[arg(long)]
+    pub name: Option<String>,
     /// Overwrite an existing config file
     #[arg(long)]
     pub force: bool,

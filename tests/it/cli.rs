@@ -127,6 +127,27 @@ fn init_writes_a_valid_config_with_a_unique_bucket_and_never_overwrites() {
         "a new random suffix"
     );
 
+    // Without `--name`, every init names a deployment of its own.
+    let name_of = |out: &std::process::Output| -> String {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("init --json");
+        v["name"].as_str().expect("name").to_string()
+    };
+    let names: Vec<String> = ["a.toml", "b.toml"]
+        .iter()
+        .map(|file| {
+            let out = kstream_in(dir.path(), &["--json", "--config", file, "init"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+            name_of(&out)
+        })
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("kstream-") && n.len() == "kstream-".len() + 6),
+        "{names:?}"
+    );
+    assert_ne!(names[0], names[1]);
+
     // The written file passes the same validation as every command (package validates, then builds).
     let bad = kstream_in(
         dir.path(),
