@@ -59,6 +59,36 @@ pub fn package(source: &Source, arch: Architecture) -> Result<Artifact> {
     }
 }
 
+impl Artifact {
+    /// The zip's bytes, checked against the digest the plan compared: what is uploaded is
+    /// exactly what was hashed, or nothing is.
+    pub fn read_verified(&self) -> Result<Vec<u8>> {
+        let zip = std::fs::read(&self.path)
+            .with_context(|| format!("failed to read `{}`", self.path.display()))?;
+        let digest = artifact_digest(&zip);
+        if digest != self.sha256_base64 {
+            bail!(
+                "`{}` changed after it was packaged (sha256 {} then, {digest} now)\n  hint: something rebuilt or replaced it meanwhile; run `kstream apply` again",
+                self.path.display(),
+                self.sha256_base64
+            );
+        }
+        Ok(zip)
+    }
+
+    /// Fail unless Lambda reports the code it stored as this zip's.
+    pub fn check_deployed(&self, function: &str, code_sha256: Option<&str>) -> Result<()> {
+        match code_sha256 {
+            Some(deployed) if deployed == self.sha256_base64 => Ok(()),
+            other => bail!(
+                "function `{function}` reports code sha256 {} after the upload, not {}\n  hint: the upload was altered or another deployer updated the function at the same time; run `kstream apply` again",
+                other.unwrap_or("(none)"),
+                self.sha256_base64
+            ),
+        }
+    }
+}
+
 /// Base64 of the SHA-256 of a zip: Lambda's `CodeSha256`.
 pub fn artifact_digest(zip_bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip_bytes))
@@ -769,5 +799,35 @@ mod tests {
             first.size, first.sha256_base64, highest
         );
         assert!(highest.is_some_and(|(version, _)| version <= MAX_GLIBC));
+    }
+
+    #[test]
+    fn the_upload_is_exactly_what_was_hashed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bootstrap.zip");
+        std::fs::write(&path, b"first").expect("write");
+        let artifact = Artifact {
+            path: path.clone(),
+            sha256_base64: artifact_digest(b"first"),
+            size: 5,
+        };
+        assert_eq!(artifact.read_verified().expect("same bytes"), b"first");
+        artifact
+            .check_deployed("f", Some(&artifact_digest(b"first")))
+            .expect("Lambda stored it");
+
+        std::fs::write(&path, b"second").expect("rewrite");
+        let err = format!("{:#}", artifact.read_verified().expect_err("changed"));
+        assert!(err.contains("changed after it was packaged"), "{err}");
+        let err = format!(
+            "{:#}",
+            artifact
+                .check_deployed("f", Some("other"))
+                .expect_err("differs")
+        );
+        assert!(
+            err.contains("reports code sha256 other after the upload"),
+            "{err}"
+        );
     }
 }

@@ -119,8 +119,7 @@ pub async fn create(
     artifact: &Artifact,
 ) -> Result<()> {
     progress.step(&format!("creating function `{}`", spec.name));
-    let zip = std::fs::read(&artifact.path)
-        .with_context(|| format!("failed to read `{}`", artifact.path.display()))?;
+    let zip = artifact.read_verified()?;
     let created = retry(
         progress,
         &format!("create function `{}`", spec.name),
@@ -148,15 +147,17 @@ pub async fn create(
                 .send()
                 .await
             {
-                Ok(_) => Ok(true),
+                Ok(out) => Ok(Some(out.code_sha256)),
                 // Created by an interrupted or concurrent run: converge by updating instead.
-                Err(e) if errors::is_conflict(&e) => Ok(false),
+                Err(e) if errors::is_conflict(&e) => Ok(None),
                 Err(e) => Err(aws_sdk_lambda::Error::from(e)),
             }
         },
     )
     .await?;
-    if !created {
+    if let Some(code_sha256) = &created {
+        artifact.check_deployed(spec.name, code_sha256.as_deref())?;
+    } else {
         // Another run created it first: go on only if it is this deployment's.
         let found = observe(
             client,
@@ -185,9 +186,8 @@ pub async fn update_code(
 ) -> Result<()> {
     wait_ready(client, progress, name).await?;
     progress.step(&format!("updating code of function `{name}`"));
-    let zip = std::fs::read(&artifact.path)
-        .with_context(|| format!("failed to read `{}`", artifact.path.display()))?;
-    client
+    let zip = artifact.read_verified()?;
+    let out = client
         .update_function_code()
         .function_name(name)
         .zip_file(Blob::new(zip))
@@ -195,6 +195,7 @@ pub async fn update_code(
         .send()
         .await
         .with_context(|| format!("failed to update the code of function `{name}`"))?;
+    artifact.check_deployed(name, out.code_sha256())?;
     wait_ready(client, progress, name).await
 }
 

@@ -108,7 +108,7 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
     let plan = d.json(&["plan"]);
     assert_eq!(
         plan["changes"].as_array().map(Vec::len),
-        Some(6),
+        Some(8),
         "{plan:#}"
     );
     assert_eq!(
@@ -126,6 +126,8 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
         "IAM.PutRolePolicy",
         "Lambda.CreateFunction",
         "Lambda.CreateEventSourceMapping",
+        "SQS.CreateQueue",
+        "CloudWatch Logs.CreateLogGroup",
     ] {
         assert_eq!(
             writes.iter().filter(|w| *w == op).count(),

@@ -42,7 +42,7 @@ impl World {
         std::fs::write(&path, b"PK replayed zip").expect("write zip");
         let artifact = Artifact {
             path,
-            sha256_base64: "c2hhLW9mLXRoZS16aXA=".into(),
+            sha256_base64: crate::package::artifact_digest(b"PK replayed zip"),
             size: 15,
         };
         let desired = Desired::new(&config, "us-east-1".into(), ACCOUNT.into(), Some(artifact));
