@@ -214,37 +214,37 @@ pub async fn set_tags(
 ) -> Result<()> {
     let mut all = existing.clone();
     all.extend(add.clone());
-    client
-        .put_bucket_tagging()
-        .bucket(name)
-        .tagging(
-            Tagging::builder()
-                .set_tag_set(Some(tag_list(&all)?))
-                .build()
-                .context("tagging")?,
-        )
-        .send()
-        .await
-        .with_context(|| format!("failed to tag bucket `{name}`"))?;
+    let tagging = Tagging::builder()
+        .set_tag_set(Some(tag_list(&all)?))
+        .build()
+        .context("tagging")?;
+    unless_aborted(&format!("tag bucket `{name}`"), || {
+        client
+            .put_bucket_tagging()
+            .bucket(name)
+            .tagging(tagging.clone())
+            .send()
+    })
+    .await?;
     Ok(())
 }
 
 /// Turn all four Block Public Access settings on.
 pub async fn block_public_access(client: &Client, name: &str) -> Result<()> {
-    client
-        .put_public_access_block()
-        .bucket(name)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .with_context(|| format!("failed to block public access to bucket `{name}`"))?;
+    let block = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    unless_aborted(&format!("block public access to bucket `{name}`"), || {
+        client
+            .put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(block.clone())
+            .send()
+    })
+    .await?;
     Ok(())
 }
 
@@ -258,31 +258,59 @@ pub async fn encrypt(client: &Client, name: &str) -> Result<()> {
                 .context("encryption default")?,
         )
         .build();
-    client
-        .put_bucket_encryption()
-        .bucket(name)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(rule)
-                .build()
-                .context("encryption configuration")?,
-        )
-        .send()
-        .await
-        .with_context(|| format!("failed to turn on default encryption of bucket `{name}`"))?;
+    let configuration = ServerSideEncryptionConfiguration::builder()
+        .rules(rule)
+        .build()
+        .context("encryption configuration")?;
+    unless_aborted(
+        &format!("turn on default encryption of bucket `{name}`"),
+        || {
+            client
+                .put_bucket_encryption()
+                .bucket(name)
+                .server_side_encryption_configuration(configuration.clone())
+                .send()
+        },
+    )
+    .await?;
     Ok(())
 }
 
 /// Put the bucket policy.
 pub async fn put_policy(client: &Client, name: &str, policy: &Value) -> Result<()> {
-    client
-        .put_bucket_policy()
-        .bucket(name)
-        .policy(policy.to_string())
-        .send()
-        .await
-        .with_context(|| format!("failed to put the policy of bucket `{name}`"))?;
+    unless_aborted(&format!("put the policy of bucket `{name}`"), || {
+        client
+            .put_bucket_policy()
+            .bucket(name)
+            .policy(policy.to_string())
+            .send()
+    })
+    .await?;
     Ok(())
+}
+
+/// Run one bucket configuration call, again while S3 answers 409 `OperationAborted` ("a
+/// conflicting conditional operation is currently in progress"): kstream configures a new
+/// bucket with concurrent calls, and S3 may refuse one while another is applied.
+async fn unless_aborted<T, E, F, Fut>(what: &str, op: F) -> Result<T>
+where
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+{
+    super::retry(
+        &Progress::default(),
+        what,
+        Wait::CONFLICT,
+        |e: &E| errors::has_code(e, &["OperationAborted"]),
+        "another change to the bucket was still in progress; run `kstream apply` again",
+        op,
+    )
+    .await
 }
 
 /// Whether the bucket holds any object, version or delete marker.

@@ -317,6 +317,12 @@ impl Wait {
         initial: Duration::from_secs(1),
         max: Duration::from_secs(8),
     };
+    /// A call S3 refuses while a conflicting one is in progress (`OperationAborted`).
+    pub const CONFLICT: Wait = Wait {
+        deadline: Duration::from_secs(30),
+        initial: Duration::from_millis(500),
+        max: Duration::from_secs(4),
+    };
     /// No retry at all.
     pub const NONE: Wait = Wait {
         deadline: Duration::ZERO,

@@ -875,3 +875,27 @@ async fn a_bucket_in_another_region_is_not_read_further() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_bucket_call_s3_aborted_is_made_again() {
+    let world = World::new();
+    let replay = Replay::default();
+    replay.expect(
+        Service::S3,
+        [
+            Exchange::s3_error("PutBucketPolicy", 409, "OperationAborted"),
+            Exchange::status("PutBucketPolicy", 204, ""),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+    let d = &world.desired;
+
+    let result = crate::aws::bucket::put_policy(&clients.s3, &d.bucket, &d.bucket_policy()).await;
+
+    replay.assert_done();
+    result.expect("the second call succeeds");
+    assert_eq!(
+        writes(&clients),
+        ["S3.PutBucketPolicy", "S3.PutBucketPolicy"]
+    );
+}
