@@ -273,7 +273,9 @@ impl RolePolicy {
                     "Sid": "WriteObjects",
                     "Effect": "Allow",
                     "Action": ["s3:PutObject"],
-                    "Resource": [format!("arn:{partition}:s3:::{}/*", self.bucket)]
+                    "Resource": [format!("arn:{partition}:s3:::{}/*", self.bucket)],
+                    // Only into the bucket of this account, whoever else takes the name.
+                    "Condition": { "StringEquals": { "s3:ResourceAccount": account } }
                 },
                 {
                     "Sid": "WriteLogs",

@@ -25,7 +25,9 @@ use anyhow::{Context as _, Result, bail};
 use aws_config::BehaviorVersion;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -64,6 +66,8 @@ pub struct Clients {
     sts: aws_sdk_sts::Client,
     /// Every operation executed through these clients.
     pub calls: CallLog,
+    /// The account every S3 call expects the bucket to belong to, once known.
+    bucket_owner: BucketOwner,
     /// Region the clients talk to.
     pub region: String,
 }
@@ -119,8 +123,11 @@ impl Clients {
         let out = self.sts.get_caller_identity().send().await.context(
             "failed to find out who the AWS credentials belong to (STS GetCallerIdentity)",
         )?;
-        out.account
-            .context("STS GetCallerIdentity returned no account")
+        let account = out
+            .account
+            .context("STS GetCallerIdentity returned no account")?;
+        let _ = self.bucket_owner.0.set(account.clone());
+        Ok(account)
     }
 
     /// The clients on one SDK config, each with the same call log.
@@ -136,10 +143,12 @@ impl Clients {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let bucket_owner = BucketOwner::default();
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(sdk)
                 .force_path_style(s3_path_style)
                 .interceptor(calls.clone())
+                .interceptor(bucket_owner.clone())
                 .build(),
         );
         let iam = aws_sdk_iam::Client::from_conf(
@@ -171,6 +180,7 @@ impl Clients {
             sqs,
             sts,
             calls,
+            bucket_owner,
             region,
         }
     }
@@ -288,6 +298,36 @@ impl Intercept for CallLog {
             if let Ok(mut calls) = self.0.lock() {
                 calls.push((meta.service().to_string(), meta.name().to_string()));
             }
+        }
+        Ok(())
+    }
+}
+
+/// Sends `ExpectedBucketOwner` (the caller's account, once `Clients::account` has read it) on
+/// every S3 call but CreateBucket, so that a bucket whose name someone else registered in their
+/// account is never read from or written to: S3 answers 403 instead.
+#[derive(Clone, Debug, Default)]
+struct BucketOwner(Arc<std::sync::OnceLock<String>>);
+
+impl Intercept for BucketOwner {
+    fn name(&self) -> &'static str {
+        "kstream::BucketOwner"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let creates = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == "CreateBucket" || m.name() == "ListBuckets");
+        if let (Some(account), false) = (self.0.get(), creates) {
+            context
+                .request_mut()
+                .headers_mut()
+                .insert("x-amz-expected-bucket-owner", account.clone());
         }
         Ok(())
     }

@@ -36,6 +36,8 @@ pub enum Service {
     Logs,
     /// SQS (JSON, `x-amz-target`).
     Sqs,
+    /// STS (query protocol).
+    Sts,
 }
 
 impl Service {
@@ -49,6 +51,7 @@ impl Service {
             "lambda" => Some(Service::Lambda),
             "logs" => Some(Service::Logs),
             "sqs" => Some(Service::Sqs),
+            "sts" => Some(Service::Sts),
             _ => None,
         })
     }
@@ -129,6 +132,8 @@ struct State {
     scripts: BTreeMap<Service, VecDeque<Vec<Exchange>>>,
     /// Every request answered from a script, in arrival order.
     served: Vec<(Service, String)>,
+    /// The `x-amz-expected-bucket-owner` header of each served request, in the same order.
+    bucket_owners: Vec<Option<String>>,
     /// Requests that were unexpected, unknown or out of order.
     problems: Vec<String>,
 }
@@ -231,7 +236,18 @@ impl Replay {
             script.pop_front();
         }
         state.served.push((service, operation));
+        let owner = request.headers().get("x-amz-expected-bucket-owner");
+        state.bucket_owners.push(owner.map(str::to_string));
         response(exchange.status, exchange.body, &exchange.headers)
+    }
+
+    /// Each served operation of `service` with its `x-amz-expected-bucket-owner` header.
+    pub fn bucket_owners(&self, service: Service) -> Vec<(String, Option<String>)> {
+        let state = self.state();
+        (state.served.iter().zip(&state.bucket_owners))
+            .filter(|((s, _), _)| *s == service)
+            .map(|((_, op), owner)| (op.clone(), owner.clone()))
+            .collect()
     }
 
     /// Record a problem and answer 500, so the code under test stops (retries are off).
@@ -286,7 +302,7 @@ fn classify(request: &HttpRequest) -> Result<(Service, String), String> {
             .and_then(|t| t.split_once('.'))
             .map(|(_, op)| op.to_string())
             .ok_or_else(|| unknown("no `x-amz-target` header"))?,
-        Service::Iam => {
+        Service::Iam | Service::Sts => {
             let body = request.body().bytes().unwrap_or_default();
             let body = std::str::from_utf8(body).unwrap_or_default();
             form_value(body, "Action").ok_or_else(|| unknown("no `Action=` in the body"))?

@@ -899,3 +899,52 @@ async fn a_bucket_call_s3_aborted_is_made_again() {
         ["S3.PutBucketPolicy", "S3.PutBucketPolicy"]
     );
 }
+
+#[tokio::test]
+async fn every_s3_call_but_create_expects_the_account_as_bucket_owner() {
+    let world = World::new();
+    let replay = Replay::default();
+    replay.expect(
+        Service::Sts,
+        [world.iam(
+            "GetCallerIdentity",
+            &format!(
+                "<Arn>arn:aws:iam::{ACCOUNT}:user/deployer</Arn><UserId>AIDAREPLAY</UserId>\
+                 <Account>{ACCOUNT}</Account>"
+            ),
+        )],
+    );
+    replay.expect(
+        Service::S3,
+        [
+            Exchange::ok("CreateBucket", "")
+                .header("Location", format!("/{}", world.desired.bucket)),
+            Exchange::ok("HeadBucket", ""),
+            world.bucket_tags(),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+    let d = &world.desired;
+
+    assert_eq!(clients.account().await.expect("account"), ACCOUNT);
+    crate::aws::bucket::create(
+        &clients.s3,
+        &Progress::quiet(),
+        &d.bucket,
+        &d.region,
+        &d.tags(),
+    )
+    .await
+    .expect("create");
+
+    replay.assert_done();
+    let owner = Some(ACCOUNT.to_string());
+    assert_eq!(
+        replay.bucket_owners(Service::S3),
+        [
+            ("CreateBucket".to_string(), None),
+            ("HeadBucket".to_string(), owner.clone()),
+            ("GetBucketTagging".to_string(), owner),
+        ]
+    );
+}
