@@ -25,6 +25,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     let sink = S3Sink::new(S3Sink::client_from_env().await, &settings.bucket);
     let (sink, keys) = (&sink, &settings.keys);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        sink.expect_owner_of(&event.context.invoked_function_arn);
         handle_event(sink, keys, event.payload)
             .await
             .map_err(|err| {

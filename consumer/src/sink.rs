@@ -45,6 +45,9 @@ impl SinkError {
 pub struct S3Sink {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// The account the bucket must belong to (`ExpectedBucketOwner`): the function's own, so
+    /// that a bucket name someone else registered never receives the records.
+    expected_owner: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl S3Sink {
@@ -53,6 +56,15 @@ impl S3Sink {
         Self {
             client,
             bucket: bucket.into(),
+            expected_owner: Default::default(),
+        }
+    }
+
+    /// Expect the bucket to belong to the account in `function_arn` (the invoked function's
+    /// ARN, `arn:<partition>:lambda:<region>:<account>:function:<name>`); the first call wins.
+    pub fn expect_owner_of(&self, function_arn: &str) {
+        if let Some(account) = function_arn.split(':').nth(4).filter(|a| !a.is_empty()) {
+            let _ = self.expected_owner.set(account.to_owned());
         }
     }
 
@@ -86,10 +98,32 @@ impl ObjectSink for S3Sink {
             .content_type(content_type)
             .content_length(content_length)
             .set_metadata(Some(metadata.clone().into_iter().collect()))
+            .set_expected_bucket_owner(self.expected_owner.get().cloned())
             .body(ByteStream::from(body))
             .send()
             .await
             .map_err(SinkError::new)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expected_owner_is_the_function_account() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        let sink = S3Sink::new(aws_sdk_s3::Client::from_conf(config), "b");
+        sink.expect_owner_of("not an arn");
+        assert_eq!(sink.expected_owner.get(), None);
+        sink.expect_owner_of("arn:aws:lambda:eu-west-1:123456789012:function:f");
+        sink.expect_owner_of("arn:aws:lambda:eu-west-1:999999999999:function:f");
+        assert_eq!(
+            sink.expected_owner.get().map(String::as_str),
+            Some("123456789012")
+        );
     }
 }
