@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
+use clap::builder::StyledStr;
+use clap::builder::styling::Style;
 use clap::{Args, Parser, Subcommand};
 
 mod ops;
-pub use ops::{LogsArgs, ObjectsArgs, PutArgs, SmokeArgs};
+pub use ops::{LogsArgs, ObjectsArgs, PutArgs, Since, SmokeArgs, parse_since};
 
 /// Deploy and operate a Kinesis → Lambda → S3 pipeline, without a state file.
 #[derive(Debug, Parser)]
@@ -67,7 +69,7 @@ pub enum Command {
     Package,
     /// Put records into the stream: one, one per line, or generated load
     #[command(
-        after_help = "Records are batched into PutRecords calls (at most 500 records and 5 MiB each), paced under each shard's write limits, and only failed entries are sent again, with backoff, up to `--max-attempts`. If any record is still not written, kstream says how many and exits 1.\n\nExamples:\n  kstream put --partition-key k --data hello      prints the shard id and sequence number\n  kstream put --lines events.txt --key-template 'user-{n}'\n  jq -c '.[]' events.json | kstream put --lines --key-field user\n  kstream put --count 100000 --size 512 --partition-keys random"
+        after_help = keep_placeholders("Records are batched into PutRecords calls (at most 500 records and 5 MiB each), paced under each shard's write limits, and only failed entries are sent again, with backoff, up to `--max-attempts`. If any record is still not written, kstream says how many and exits 1.\n\nExamples:\n  kstream put --partition-key k --data hello      prints the shard id and sequence number\n  kstream put --lines events.txt --key-template 'user-{n}'\n  jq -c '.[]' events.json | kstream put --lines --key-field user\n  kstream put --count 100000 --size 512 --partition-keys random")
     )]
     Put(PutArgs),
     /// List the objects the consumer wrote, or print one (`--cat KEY`)
@@ -123,6 +125,18 @@ pub struct InitArgs {
     /// Overwrite an existing config file
     #[arg(long)]
     pub force: bool,
+}
+
+/// Help text in which `{n}` (the key template's placeholder) shows as written. clap turns
+/// every `{n}` of help text into a line break, with no escape; styling the `n` (bold, like
+/// clap's literals) puts style codes between it and its braces, and uncoloured help, where
+/// the codes are dropped, still reads `{n}`. clap's wrapping may break a line where a style
+/// starts, so texts using it keep their lines short (explicit `\n`).
+pub(crate) fn keep_placeholders(text: &str) -> StyledStr {
+    let lit = Style::new().bold();
+    let mut help = StyledStr::new();
+    help.push_str(&text.replace("{n}", &format!("{{{lit}n{lit:#}}}")));
+    help
 }
 
 /// Write completions for `shell` to `out`.

@@ -12,7 +12,7 @@ use time::macros::format_description;
 
 use super::{Context, UsageError};
 use crate::aws::logs::{self, LogEvent};
-use crate::cli::LogsArgs;
+use crate::cli::{LogsArgs, Since};
 use crate::ui::Progress;
 
 /// Pause between polls with `--follow`.
@@ -21,19 +21,16 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 /// after newer ones, and event ids make the overlap harmless.
 const OVERLAP_MS: i64 = 30_000;
 
-/// Start of the window, in ms since the epoch: `since` is a duration ago (`10m`) or an
-/// RFC 3339 time.
-pub fn parse_since(since: &str, now: SystemTime) -> Result<i64, UsageError> {
-    let at = match humantime::parse_duration(since) {
-        Ok(ago) => now.checked_sub(ago),
-        Err(_) => humantime::parse_rfc3339_weak(since).ok(),
+/// Start of the window, in ms since the epoch, of `since` at `now`.
+pub fn start_ms(since: Since, now: SystemTime) -> Result<i64, UsageError> {
+    let at = match since {
+        Since::Ago(ago) => now.checked_sub(ago),
+        Since::At(at) => Some(at),
     };
     at.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
         .ok_or_else(|| {
-            UsageError(format!(
-                "`--since`: expected a duration like `10m` or an RFC 3339 time like `2024-03-09T07:05:04Z`, got `{since}`"
-            ))
+            UsageError("`--since` is before 1970\n  hint: give a later time, like `1h`".into())
         })
 }
 
@@ -62,7 +59,7 @@ pub fn format_event(e: &LogEvent) -> String {
 
 /// Run `kstream logs`.
 pub(crate) async fn run(ctx: &Context, args: &LogsArgs) -> Result<()> {
-    let start_ms = parse_since(&args.since, SystemTime::now())?;
+    let start_ms = start_ms(args.since, SystemTime::now())?;
     let (config, clients) = (&ctx.config, ctx.clients().await?);
     let group = logs::group_of(&config.consumer.function_name);
     let progress = Progress::stderr();
@@ -120,19 +117,22 @@ mod tests {
 
     #[test]
     fn since_takes_durations_and_times() {
+        use crate::cli::parse_since;
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_since("10m", now), Ok(1_700_000_000_000 - 600_000));
+        let at = |s: &str| start_ms(parse_since(s).unwrap(), now);
+        assert_eq!(at("10m"), Ok(1_700_000_000_000 - 600_000));
+        assert_eq!(at("1h 30m"), Ok(1_700_000_000_000 - 5_400_000));
+        assert_eq!(at("2024-03-09T07:05:04Z"), Ok(1_709_967_904_000));
         assert_eq!(
-            parse_since("1h 30m", now),
-            Ok(1_700_000_000_000 - 5_400_000)
+            parse_since("yesterday").unwrap_err(),
+            "expected a duration like `10m` or an RFC 3339 time like `2024-03-09T07:05:04Z`"
         );
+        assert!(parse_since("100000000years").is_err());
         assert_eq!(
-            parse_since("2024-03-09T07:05:04Z", now),
-            Ok(1_709_967_904_000)
-        );
-        assert_eq!(
-            parse_since("yesterday", now).unwrap_err().to_string(),
-            "`--since`: expected a duration like `10m` or an RFC 3339 time like `2024-03-09T07:05:04Z`, got `yesterday`"
+            start_ms(Since::Ago(Duration::from_secs(2_000_000_000)), now)
+                .unwrap_err()
+                .to_string(),
+            "`--since` is before 1970\n  hint: give a later time, like `1h`"
         );
     }
 

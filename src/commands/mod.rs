@@ -15,6 +15,9 @@ mod redrive;
 mod smoke;
 mod status;
 
+#[cfg(test)]
+mod arg_props;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 

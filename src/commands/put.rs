@@ -1,12 +1,14 @@
 //! `kstream put`: one record (`--data`, `--data-file`), one record per line (`--lines`) or
 //! generated load (`--count`), written through the producer engine (`crate::producer`).
 //!
-//! Input is read and validated before the first call: a bad line stops the put before any
-//! record is sent, naming the line. The summary goes to stderr, `--json` to stdout; records
-//! that could not be written make the command fail with their exact count.
+//! Flags and single records are validated before the first call. `--lines` streams: records
+//! are sent as lines arrive, in bounded memory (`producer::LineSource`), and a bad line is
+//! reported with its number and counted as not written. The summary goes to stderr, `--json`
+//! to stdout; records that could not be written make the command fail with their exact count.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -17,8 +19,9 @@ use super::{Context, Output, UsageError};
 use crate::aws::records::StreamWriter;
 use crate::cli::PutArgs;
 use crate::producer::{
-    Entry, Event, GeneratedKey, Generator, LineKey, LoadError, MAX_RECORD_BYTES, PartitionKeys,
-    PutOptions, ShardMap, Summary, parse_lines, put_all, validate,
+    Entry, Event, GeneratedKey, Generator, LineKey, LineSource, LineStats, LoadError,
+    MAX_RECORD_BYTES, PartitionKeys, PutOptions, ShardMap, Source, Summary, put_all, put_from,
+    validate,
 };
 use crate::ui::{self, Progress};
 
@@ -30,28 +33,38 @@ pub const DEFAULT_SIZE: usize = 100;
 pub enum Input {
     /// One record (`--data`, `--data-file`).
     Single(Entry),
-    /// Records from lines (`--lines`).
-    Lines(Vec<Entry>),
+    /// Records from lines (`--lines`), read as they arrive.
+    Lines(Lines),
     /// Generated load (`--count`).
     Generate(Generator),
 }
 
+/// `--lines` being read: the records, what the reader found besides them, and the input's name.
+#[derive(Debug)]
+pub struct Lines {
+    source: LineSource,
+    stats: Arc<LineStats>,
+    name: String,
+}
+
+/// Error code counted for lines that could not become records.
+pub const INVALID_LINE: &str = "InvalidLine";
+
 impl Input {
-    /// Read and validate the input the arguments name (files and stdin are read here).
+    /// Validate the input the arguments name: a single record is read here (at most the
+    /// record limit), lines start being read on a thread.
     pub fn from_args(args: &PutArgs) -> Result<Input> {
-        if let Some(rate) = args.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            return Err(UsageError(format!(
-                "`--rate` must be a positive number of records per second, got {rate}"
-            ))
+        if args.partition_key.as_deref() == Some("") {
+            return Err(UsageError(
+                "`--partition-key` is empty; a partition key needs 1 to 256 characters".into(),
+            )
             .into());
         }
         if let Some(text) = &args.data {
             return single(args, text.clone().into_bytes());
         }
         if let Some(path) = &args.data_file {
-            let data = read_input(path)?;
+            let data = read_record_file(path)?;
             return single(args, data);
         }
         if let Some(path) = &args.lines {
@@ -87,10 +100,20 @@ fn lines(args: &PutArgs, path: &Path) -> Result<Input> {
             .into());
         }
     };
-    let bytes = read_input(path)?;
+    if let LineKey::Fixed(k) = &key {
+        validate(&Entry::new(k.clone(), Vec::new()))
+            .map_err(|e| UsageError(format!("`--partition-key`: {e}")))?;
+    }
     let name = input_name(path);
-    let entries = parse_lines(&bytes, &key, &name).map_err(|e| UsageError(e.to_string()))?;
-    Ok(Input::Lines(entries))
+    let (source, stats) = LineSource::spawn(open_input(path)?, key, name.clone(), |e| {
+        eprintln!("kstream: {e}; not sent");
+    })
+    .context("failed to start reading the lines")?;
+    Ok(Input::Lines(Lines {
+        source,
+        stats,
+        name,
+    }))
 }
 
 /// `--count`: generated records of `--size` bytes under `--partition-key(s)`.
@@ -127,18 +150,33 @@ fn input_name(path: &Path) -> String {
     }
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>> {
+/// `path`, or stdin for `-`, for reading.
+fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
     if path == Path::new("-") {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("failed to read stdin")?;
-        Ok(bytes)
-    } else {
-        std::fs::read(path)
-            .map_err(|e| UsageError(format!("cannot read `{}`: {e}", path.display())).into())
+        return Ok(Box::new(std::io::stdin()));
     }
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Box::new(file)),
+        Err(e) => Err(UsageError(format!("cannot read `{}`: {e}", path.display())).into()),
+    }
+}
+
+/// The bytes of `--data-file`: at most the record limit is read (plus one byte, to tell a
+/// file over it), so no input, not even `/dev/zero`, is read without end.
+fn read_record_file(path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    open_input(path)?
+        .take(MAX_RECORD_BYTES as u64 + 1)
+        .read_to_end(&mut data)
+        .with_context(|| format!("failed to read {}", input_name(path)))?;
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(UsageError(format!(
+            "`--data-file`: {} is larger than the {MAX_RECORD_BYTES}-byte (1 MiB) record limit\n  hint: split it, or put it as lines with `--lines`",
+            input_name(path)
+        ))
+        .into());
+    }
+    Ok(data)
 }
 
 /// The stream's shard map for pacing, or `None` (with a note) when it cannot be listed.
@@ -162,7 +200,7 @@ pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
     let input = Input::from_args(args)?;
     let (config, clients) = (&ctx.config, ctx.clients().await?);
     let writer = StreamWriter::new(&clients, &config.stream.name);
-    let opts = PutOptions {
+    let mut opts = PutOptions {
         concurrency: args.concurrency as usize,
         max_attempts: args.max_attempts,
         rate: args.rate,
@@ -170,8 +208,44 @@ pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
     };
     match input {
         Input::Single(entry) => put_one(ctx.output, &writer, entry, &opts).await,
-        Input::Lines(entries) => put_many(ctx.output, &writer, entries, opts).await,
-        Input::Generate(generator) => put_many(ctx.output, &writer, generator, opts).await,
+        Input::Lines(lines) => put_lines(ctx.output, &writer, lines, opts).await,
+        Input::Generate(generator) => {
+            let total = Some(generator.len() as u64);
+            let summary = put_many(&writer, generator, total, &mut opts).await?;
+            finish(ctx.output, &summary, writer.stream(), opts.max_attempts)
+        }
+    }
+}
+
+/// `--lines`: records sent as lines arrive; bad lines, reported as read, count as not written.
+async fn put_lines(
+    output: Output,
+    writer: &StreamWriter,
+    lines: Lines,
+    mut opts: PutOptions,
+) -> Result<()> {
+    let Lines {
+        source,
+        stats,
+        name,
+    } = lines;
+    eprintln!(
+        "kstream: putting one record per line of {name} into stream `{}`, as lines arrive",
+        writer.stream()
+    );
+    let mut summary = put_many(writer, source, None, &mut opts).await?;
+    let invalid = stats.invalid();
+    if invalid > 0 {
+        summary.records += invalid;
+        summary.not_written += invalid;
+        *summary.errors.entry(INVALID_LINE.into()).or_default() += invalid;
+    }
+    finish(output, &summary, writer.stream(), opts.max_attempts)?;
+    match stats.error() {
+        Some(error) if summary.aborted.is_none() => Err(anyhow!(
+            "{error}\n  the records of the lines before were put; the rest were not read"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -207,34 +281,35 @@ async fn put_one(
     check(&summary, stream, opts.max_attempts)
 }
 
-/// Many records, paced per shard, with progress on stderr and the summary after.
-async fn put_many<I>(
-    output: Output,
+/// Many records (`total` of them, when known), paced per shard, with progress on stderr.
+async fn put_many<S: Source>(
     writer: &StreamWriter,
-    records: I,
-    mut opts: PutOptions,
-) -> Result<()>
-where
-    I: IntoIterator<Item = Entry>,
-    I::IntoIter: ExactSizeIterator,
-{
-    let stream = writer.stream();
-    let records = records.into_iter();
-    let total = records.len() as u64;
+    records: S,
+    total: Option<u64>,
+    opts: &mut PutOptions,
+) -> Result<Summary> {
     let progress = Progress::stderr();
     opts.shards = shard_map(writer, &progress).await?;
-    eprintln!(
-        "kstream: putting {total} record{} into stream `{stream}`",
-        if total == 1 { "" } else { "s" }
-    );
-    let mut bar = PutProgress::new(total);
-    let summary = put_all(writer, records, &opts, &mut |e| bar.event(&e)).await;
-    bar.finish();
-    eprint!("{}", render_summary(&summary, stream));
-    if output.json {
-        output.print(&summary_json(&summary, stream), String::new)?;
+    if let Some(total) = total {
+        eprintln!(
+            "kstream: putting {total} record{} into stream `{}`",
+            if total == 1 { "" } else { "s" },
+            writer.stream()
+        );
     }
-    check(&summary, stream, opts.max_attempts)
+    let mut bar = PutProgress::new(total);
+    let summary = put_from(writer, records, opts, &mut |e| bar.event(&e)).await;
+    bar.finish();
+    Ok(summary)
+}
+
+/// Print the summary (stderr, and stdout with `--json`) and fail if any record was not written.
+fn finish(output: Output, summary: &Summary, stream: &str, max_attempts: u32) -> Result<()> {
+    eprint!("{}", render_summary(summary, stream));
+    if output.json {
+        output.print(&summary_json(summary, stream), String::new)?;
+    }
+    check(summary, stream, max_attempts)
 }
 
 /// The summary as JSON: the engine's counts plus rates.
@@ -295,7 +370,11 @@ pub fn check(s: &Summary, stream: &str, max_attempts: u32) -> Result<()> {
         if s.records == 1 { "" } else { "s" },
         if s.not_written == 1 { "was" } else { "were" }
     );
+    let only_invalid_lines = s.errors.keys().all(|code| code == INVALID_LINE);
     Err(match &s.aborted {
+        None if only_invalid_lines => anyhow!(
+            "{counted}: each line was reported above\n  hint: fix those lines and put them again"
+        ),
         Some(why) if s.stream_not_found => anyhow!(
             "the put stopped: {why}\n  {counted}\n  hint: does stream `{stream}` exist? run `kstream apply` first"
         ),
@@ -324,7 +403,7 @@ pub fn human_bytes(n: u64) -> String {
 /// Progress of a put on stderr: a bar on a terminal, a line every few seconds otherwise.
 struct PutProgress {
     bar: Option<ProgressBar>,
-    total: u64,
+    total: Option<u64>,
     acked: u64,
     retried: u64,
     started: Instant,
@@ -335,12 +414,19 @@ impl PutProgress {
     const BAR_EVERY: Duration = Duration::from_millis(200);
     const LINE_EVERY: Duration = Duration::from_secs(5);
 
-    fn new(total: u64) -> PutProgress {
+    fn new(total: Option<u64>) -> PutProgress {
         let bar = ui::stderr_is_terminal().then(|| {
-            let bar = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} acknowledged · {msg}",
-            ) {
+            let (bar, template) = match total {
+                Some(total) => (
+                    ProgressBar::new(total),
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} acknowledged · {msg}",
+                ),
+                None => (
+                    ProgressBar::no_length(),
+                    "{spinner} [{elapsed_precise}] {pos} acknowledged · {msg}",
+                ),
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
             bar
@@ -380,10 +466,11 @@ impl PutProgress {
             }
             None => {
                 let mut err = std::io::stderr().lock();
+                let of = self.total.map(|t| format!(" of {t}")).unwrap_or_default();
                 let _ = writeln!(
                     err,
-                    "  put: {} of {} acknowledged, {} retried, {rate:.0} records/s",
-                    self.acked, self.total, self.retried
+                    "  put: {}{of} acknowledged, {} retried, {rate:.0} records/s",
+                    self.acked, self.retried
                 );
             }
         }

@@ -3,6 +3,7 @@
 //! [`super::put_all`] drives it; nothing here waits or does I/O.
 
 use std::collections::BTreeMap;
+use std::task::Poll;
 use std::time::Duration;
 
 use rand::SeedableRng as _;
@@ -15,10 +16,27 @@ use super::limits::{MAX_BATCH_BYTES, MAX_BATCH_RECORDS, Volume};
 use super::shard_map::ShardMap;
 use super::summary::{NOT_SENT, Summary};
 use super::window::Window;
-use super::{CallError, Entry, EntryResult, Event, PutOptions, THROTTLED};
+use super::{CallError, Entry, EntryResult, Event, PutOptions, Source, THROTTLED};
 
 /// Read ahead at most this many fresh records per call in flight (plus one batch).
 const LOOKAHEAD_BATCHES: usize = 1;
+
+/// Longest pause the rate can ask for before one record (a century: never, in practice).
+const MAX_ADMIT_SECS: f64 = 100.0 * 365.0 * 86_400.0;
+
+/// When record number `pulled` may be read at `rate` records per second. Clamped, so no
+/// rate and no count can overflow a `Duration` or an `Instant`.
+fn admit_at(started: Instant, pulled: u64, rate: f64) -> Instant {
+    let secs = pulled as f64 / rate;
+    let secs = if secs.is_finite() {
+        secs.clamp(0.0, MAX_ADMIT_SECS)
+    } else {
+        MAX_ADMIT_SECS
+    };
+    started
+        .checked_add(Duration::from_secs_f64(secs))
+        .unwrap_or(started)
+}
 
 /// Bookkeeping of one entry in a call; `entries` and `meta` of a [`Batch`] run in parallel
 /// so the entries can be passed as a slice.
@@ -79,10 +97,11 @@ struct Answer {
 }
 
 /// One put in progress; see the module docs.
-pub(super) struct Engine<I> {
-    source: I,
+pub(super) struct Engine<S> {
+    source: S,
     source_done: bool,
-    total: u64,
+    /// The source had nothing ready while there was room for more.
+    source_pending: bool,
     pulled: u64,
     lanes: Vec<Lane>,
     shards: Option<ShardMap>,
@@ -100,19 +119,18 @@ pub(super) struct Engine<I> {
     summary: Summary,
 }
 
-impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
+impl<S: Source> Engine<S> {
     /// A put of every record of `source`.
-    pub fn new(source: I, opts: &PutOptions) -> Engine<I> {
+    pub fn new(source: S, opts: &PutOptions) -> Engine<S> {
         let shards = opts.shards.clone().filter(|m| !m.is_empty());
         let lanes = (0..shards.as_ref().map_or(1, ShardMap::len))
             .map(|_| Lane::new(shards.as_ref().map(|_| Window::new(opts.limits))))
             .collect();
         let batches = opts.concurrency.max(1) + LOOKAHEAD_BATCHES;
-        let total = source.len() as u64;
         Engine {
             source,
             source_done: false,
-            total,
+            source_pending: false,
             pulled: 0,
             lanes,
             shards,
@@ -133,24 +151,32 @@ impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
                 None => StdRng::from_os_rng(),
             },
             aborted: None,
-            summary: Summary::start(total),
+            summary: Summary::start(0),
         }
     }
 
     /// Read fresh records into their lanes, up to the look-ahead and the `rate`.
     pub fn refill(&mut self, now: Instant) {
         self.next_admit = None;
+        self.source_pending = false;
         while !self.source_done && self.aborted.is_none() && self.fresh.is_below(self.lookahead) {
             if let Some(rate) = self.rate {
-                let at = self.started + Duration::from_secs_f64(self.pulled as f64 / rate);
+                let at = admit_at(self.started, self.pulled, rate);
                 if at > now {
                     self.next_admit = Some(at);
                     break;
                 }
             }
-            let Some(entry) = self.source.next() else {
-                self.source_done = true;
-                break;
+            let entry = match self.source.next_record() {
+                Poll::Ready(Some(entry)) => entry,
+                Poll::Ready(None) => {
+                    self.source_done = true;
+                    break;
+                }
+                Poll::Pending => {
+                    self.source_pending = true;
+                    break;
+                }
             };
             let lane = self.lane_of(&entry);
             self.fresh += Volume::record(entry.size() as u64);
@@ -162,6 +188,17 @@ impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
             });
             self.pulled += 1;
         }
+    }
+
+    /// Whether the last refill stopped because the source had nothing ready yet: the driver
+    /// then also waits for [`Source::ready`].
+    pub fn waits_for_source(&self) -> bool {
+        self.source_pending && self.aborted.is_none()
+    }
+
+    /// The source, to wait on.
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
     }
 
     /// The lane of the shard Kinesis will route `entry` to (lane 0 without a shard map).
@@ -413,8 +450,9 @@ impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
 
     /// Count whatever was not written (after an abort) and close the summary.
     pub fn finish(mut self, observe: &mut dyn FnMut(Event<'_>)) -> Summary {
-        self.give_up_on_the_rest(observe);
-        self.summary.not_written = self.total - self.summary.acknowledged;
+        let unread = self.give_up_on_the_rest(observe);
+        self.summary.records = self.pulled + unread;
+        self.summary.not_written = self.summary.records - self.summary.acknowledged;
         debug_assert_eq!(
             self.summary.not_written,
             self.summary.errors.values().sum::<u64>()
@@ -426,8 +464,9 @@ impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
         self.summary
     }
 
-    /// Report every record still waiting, and count it and every unread one as not sent.
-    fn give_up_on_the_rest(&mut self, observe: &mut dyn FnMut(Event<'_>)) {
+    /// Report every record still waiting, and count it and every unread one as not sent;
+    /// returns the number of records the source held that were never pulled.
+    fn give_up_on_the_rest(&mut self, observe: &mut dyn FnMut(Event<'_>)) -> u64 {
         let mut left: Vec<Pending> = self.lanes.iter_mut().flat_map(Lane::drain).collect();
         left.sort_by_key(|p| p.index);
         for p in &left {
@@ -437,10 +476,11 @@ impl<I: ExactSizeIterator<Item = Entry>> Engine<I> {
                 message: "not sent: the put stopped early",
             });
         }
-        let unread = self.total - self.pulled;
+        let unread = self.source.unread();
         let not_sent = left.len() as u64 + unread;
         if not_sent > 0 {
             *self.summary.errors.entry(NOT_SENT.into()).or_default() += not_sent;
         }
+        unread
     }
 }

@@ -1,6 +1,7 @@
 //! Records from lines of input (`kstream put --lines`): one record per line, its partition
 //! key fixed, rendered from a [`KeyTemplate`], or read from a field of the line's JSON object.
-//! Every record is validated before the first call, and a bad line is named.
+//! Every record is validated before it is sent; a bad line is named (`LineError`) and
+//! skipped. Reading the lines, in bounded memory, is `lines`.
 
 use std::str::FromStr;
 
@@ -117,33 +118,20 @@ pub struct LineError {
     pub message: String,
 }
 
-/// One record per line of `bytes` (`\n` or `\r\n` endings; a final newline ends the last
-/// line rather than starting an empty one), keyed by `key`, each validated.
-pub fn parse_lines(bytes: &[u8], key: &LineKey, input: &str) -> Result<Vec<Entry>, LineError> {
-    if bytes.is_empty() {
-        return Ok(Vec::new());
+/// The record of one line (its bytes without the `\n`; a final `\r` is dropped) on line
+/// `line_no` (from 1), keyed by `key` and validated; the error says what is wrong with it.
+pub fn record_of_line(mut line: Vec<u8>, key: &LineKey, line_no: u64) -> Result<Entry, String> {
+    if line.last() == Some(&b'\r') {
+        line.pop();
     }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    body.split(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, line)| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let line_no = i as u64 + 1;
-            let error = |message: String| LineError {
-                line: line_no,
-                input: input.to_string(),
-                message,
-            };
-            let partition_key = match key {
-                LineKey::Fixed(k) => k.clone(),
-                LineKey::Template(t) => t.render(i as u64, line_no),
-                LineKey::Field(name) => field_key(line, name).map_err(error)?,
-            };
-            let entry = Entry::new(partition_key, line.to_vec());
-            validate(&entry).map_err(|e| error(e.to_string()))?;
-            Ok(entry)
-        })
-        .collect()
+    let partition_key = match key {
+        LineKey::Fixed(k) => k.clone(),
+        LineKey::Template(t) => t.render(line_no - 1, line_no),
+        LineKey::Field(name) => field_key(&line, name)?,
+    };
+    let entry = Entry::new(partition_key, line);
+    validate(&entry).map_err(|e| e.to_string())?;
+    Ok(entry)
 }
 
 fn field_key(line: &[u8], name: &str) -> Result<String, String> {
@@ -163,7 +151,24 @@ fn field_key(line: &[u8], name: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::producer::lines::{LineRead, read_records};
     use crate::producer::{MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES};
+
+    /// The records of `bytes`, or the first bad line.
+    fn parse_lines(bytes: &[u8], key: &LineKey, input: &str) -> Result<Vec<Entry>, LineError> {
+        let mut out = Vec::new();
+        let mut first_error = None;
+        read_records(bytes, key, input, &mut |item| {
+            match item {
+                LineRead::Record(e) => out.push(e),
+                LineRead::Invalid(e) => first_error = first_error.take().or(Some(e)),
+                LineRead::Idle => {}
+            }
+            true
+        })
+        .unwrap();
+        first_error.map_or(Ok(out), Err)
+    }
 
     fn fixed(k: &str) -> LineKey {
         LineKey::Fixed(k.into())
@@ -259,6 +264,12 @@ mod tests {
             err.message.starts_with("record is 1048577 bytes"),
             "{}",
             err.message
+        );
+        big.push(b'a');
+        let err = parse_lines(&big, &fixed("k"), "`big`").unwrap_err();
+        assert_eq!(
+            err.message,
+            "longer than the 1048576-byte (1 MiB) record limit"
         );
     }
 }

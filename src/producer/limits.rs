@@ -12,8 +12,9 @@ pub const MAX_BATCH_RECORDS: usize = 500;
 pub const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
 /// Most bytes of one record, data and partition key together.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// Longest partition key, in Unicode characters.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+/// Longest partition key, in Unicode characters (the contract's limit, which the consumer
+/// checks too).
+pub use kstream_contract::MAX_PARTITION_KEY_CHARS;
 
 /// Why a record cannot be put at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -50,7 +50,7 @@ impl GeneratedKey {
             GeneratedKey::Fixed(k) => k.len(),
             GeneratedKey::Keys(PartitionKeys::Random) => 32,
             GeneratedKey::Keys(PartitionKeys::Distinct(n)) => {
-                "key-".len() + (n - 1).to_string().len()
+                "key-".len() + n.saturating_sub(1).to_string().len()
             }
         }
     }
@@ -100,7 +100,7 @@ impl Generator {
         if let GeneratedKey::Fixed(k) = &key {
             validate(&Entry::new(k.clone(), Vec::new())).map_err(LoadError::Key)?;
         }
-        if size + key.max_len() > MAX_RECORD_BYTES {
+        if size.saturating_add(key.max_len()) > MAX_RECORD_BYTES {
             return Err(LoadError::TooLarge {
                 size,
                 key_bytes: key.max_len(),
@@ -218,6 +218,11 @@ mod tests {
         assert!(
             Generator::new(1, MAX_RECORD_BYTES - 1, GeneratedKey::Fixed("k".into()), 1).is_ok()
         );
+        // No size overflows the check.
+        assert!(matches!(
+            Generator::new(1, usize::MAX, GeneratedKey::Fixed("k".into()), 1),
+            Err(LoadError::TooLarge { .. })
+        ));
         assert_eq!(
             Generator::new(1, 1, GeneratedKey::Fixed(String::new()), 1).unwrap_err(),
             LoadError::Key(RecordError::EmptyKey)

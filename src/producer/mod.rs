@@ -1,8 +1,9 @@
 //! The producer engine behind `kstream put` and `kstream smoke`: it batches records into
 //! PutRecords calls, keeps a bounded number of calls in flight, paces each shard under its
 //! write limits and re-sends only the entries that failed, until every record is acknowledged
-//! or has used up its attempts. It also owns where records come from: lines of input
-//! ([`parse_lines`]) and generated load ([`Generator`]).
+//! or has used up its attempts. It also owns where records come from ([`Source`]): lines of
+//! input, read as they arrive in bounded memory ([`LineSource`]), and generated load
+//! ([`Generator`]).
 //!
 //! Pure logic over the [`PutRecords`] trait: the SDK adapter is `aws::records`, the
 //! benchmark's throttling simulator is the `kstream-sim` crate, and the unit tests use an
@@ -10,7 +11,8 @@
 //!
 //! # How records flow
 //!
-//! - Records come from an iterator, read ahead only a bounded amount, and are sorted into one
+//! - Records come from a [`Source`] (an iterator, or lines arriving over time), read ahead
+//!   only a bounded amount, and are sorted into one
 //!   *lane* per shard, predicted from the MD5 of the partition key over the shards' hash key
 //!   ranges exactly as Kinesis routes them (`shard_map`). Without a shard map there is a
 //!   single lane (`lane`).
@@ -36,6 +38,7 @@ mod engine;
 mod input;
 mod lane;
 mod limits;
+mod lines;
 mod load;
 mod shard_map;
 mod summary;
@@ -44,6 +47,7 @@ mod tests;
 mod window;
 
 use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -52,11 +56,12 @@ use tokio::time::Instant;
 
 pub use backoff::Backoff;
 use engine::Engine;
-pub use input::{KeyTemplate, LineError, LineKey, parse_lines};
+pub use input::{KeyTemplate, LineError, LineKey};
 pub use limits::{
     MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES, RecordError,
     ShardLimits, validate,
 };
+pub use lines::{LineSource, LineStats};
 pub use load::{GeneratedKey, Generator, LoadError, PartitionKeys};
 pub use shard_map::{ShardMap, ShardRange};
 pub use summary::{NOT_SENT, Summary};
@@ -209,6 +214,33 @@ pub enum Event<'a> {
     },
 }
 
+/// Where a put's records come from: an iterator of known length (every `ExactSizeIterator`
+/// is one), or records that arrive over time ([`LineSource`]).
+pub trait Source {
+    /// The next record if one is ready, `Pending` if none is yet, `Ready(None)` at the end.
+    fn next_record(&mut self) -> Poll<Option<Entry>>;
+    /// Wait until [`Source::next_record`] would not return `Pending`. Cancel-safe: dropping
+    /// the future loses no record.
+    fn ready(&mut self) -> impl Future<Output = ()> + Send;
+    /// Records the source holds that were never handed out (counted as not sent when the put
+    /// stops early).
+    fn unread(&mut self) -> u64;
+}
+
+impl<I: ExactSizeIterator<Item = Entry>> Source for I {
+    fn next_record(&mut self) -> Poll<Option<Entry>> {
+        Poll::Ready(self.next())
+    }
+
+    fn ready(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
+
+    fn unread(&mut self) -> u64 {
+        self.len() as u64
+    }
+}
+
 /// Put every record of `source`, reporting each step to `observe`; see the module docs.
 ///
 /// Never fails: records that could not be written are counted in the summary, with the
@@ -224,7 +256,21 @@ where
     I: IntoIterator<Item = Entry>,
     I::IntoIter: ExactSizeIterator,
 {
-    let mut engine = Engine::new(source.into_iter(), opts);
+    put_from(client, source.into_iter(), opts, observe).await
+}
+
+/// Put every record of `source` as it becomes ready; [`put_all`] for any [`Source`].
+pub async fn put_from<P, S>(
+    client: &P,
+    source: S,
+    opts: &PutOptions,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Summary
+where
+    P: PutRecords,
+    S: Source,
+{
+    let mut engine = Engine::new(source, opts);
     let mut in_flight = FuturesUnordered::new();
     let concurrency = opts.concurrency.max(1);
     loop {
@@ -243,12 +289,16 @@ where
             break;
         }
         let wake = engine.next_wake(now);
+        let waiting = engine.waits_for_source();
         if in_flight.is_empty() {
-            let Some(at) = wake else {
+            if wake.is_none() && !waiting {
                 engine.stall();
                 break;
-            };
-            tokio::time::sleep_until(at).await;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+                _ = engine.source_mut().ready(), if waiting => {}
+            }
             continue;
         }
         tokio::select! {
@@ -258,6 +308,7 @@ where
                     engine.complete(batch, result, Instant::now(), observe);
                 }
             }
+            _ = engine.source_mut().ready(), if waiting => {}
             _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
         }
     }

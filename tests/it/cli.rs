@@ -60,6 +60,63 @@ fn usage_errors_exit_2() {
     );
 }
 
+/// Every subcommand's `--help`, pinned: one snapshot each (`help-<command>`).
+#[test]
+fn every_command_has_its_help_pinned() {
+    use clap::CommandFactory as _;
+    let cli = kstream::cli::Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.len() >= 12, "{names:?}");
+    for name in names {
+        let out = kstream_in(repo(), &[name, "--help"]);
+        assert!(out.status.success(), "{name} --help: {}", stderr(&out));
+        insta::assert_snapshot!(format!("help-{name}"), stdout(&out));
+    }
+}
+
+/// Hostile values for `put` exit 2 at once, without a panic and before any AWS call (the
+/// example config's endpoint is never reached).
+#[test]
+fn hostile_put_input_exits_2_without_a_panic() {
+    let started = std::time::Instant::now();
+    let put = |args: &[&str]| {
+        let mut all = vec!["--config", "deploy.example.toml", "put"];
+        all.extend_from_slice(args);
+        kstream_in(repo(), &all)
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--count", "1", "--size", "18446744073709551615"],
+            "invalid value '18446744073709551615' for '--size <BYTES>'",
+        ),
+        (
+            &["--count", "3", "--rate", "1e-300"],
+            "invalid value '1e-300' for '--rate <R>'",
+        ),
+        (&["--count", "0"], "invalid value '0' for '--count <N>'"),
+        (
+            &["-k", "k", "--data-file", "/dev/zero"],
+            "`--data-file`: `/dev/zero` is larger than the 1048576-byte (1 MiB) record limit",
+        ),
+        (
+            &["-k", "", "--data", "x"],
+            "`--partition-key` is empty; a partition key needs 1 to 256 characters",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = put(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "put {args:?}: {err}");
+        assert!(!err.contains("panicked"), "put {args:?}: {err}");
+        assert!(err.contains(message), "put {args:?}: {err}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "hostile input is refused at once, took {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn help_reads_like_a_manual() {
     let out = kstream_in(repo(), &["--help"]);

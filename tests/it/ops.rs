@@ -66,7 +66,7 @@ fn put_objects_status_and_smoke() {
         "{summary:#}"
     );
 
-    // A bad line is reported with its number before anything is sent.
+    // An empty partition key is refused before anything is read or sent.
     let bad = std::fs::write(d.dir.path().join("bad.txt"), "ok\n\n");
     bad.expect("write bad lines");
     let out = d.kstream(&[
@@ -76,7 +76,7 @@ fn put_objects_status_and_smoke() {
         "--partition-key",
         "",
     ]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 
     // Load: batched PutRecords, every record acknowledged.
     let load = d.json(&[
@@ -216,5 +216,89 @@ fn throttled_entries_are_sent_again_and_nothing_is_lost() {
         stderr(&out).contains("1 of 1 record was not written"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// `put --lines` sends records while its input is still open (`tail -f | kstream put --lines`):
+/// objects appear before stdin is closed; a line over the record limit is reported by number
+/// and counted, without being held in memory; the summary counts every line.
+#[test]
+fn put_lines_streams_while_input_is_open() {
+    let d = Deployment::new("stream");
+    d.ok(&["apply"]);
+    let config = d.config();
+    let mut child = crate::support::command(
+        d.dir.path(),
+        &[
+            "--config",
+            config.to_str().expect("path"),
+            "--json",
+            "put",
+            "--lines",
+            "--partition-key",
+            "live",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn put --lines");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"first\nsecond\n").expect("write lines");
+    stdin.flush().expect("flush");
+
+    let keys = eventually(
+        "the first two lines' objects, stdin still open",
+        Duration::from_secs(120),
+        || {
+            let keys: Vec<String> = object_keys(&d)
+                .into_iter()
+                .filter(|k| k.starts_with("live-"))
+                .collect();
+            (keys.len() >= 2).then_some(keys)
+        },
+    );
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "put is still reading its open input"
+    );
+
+    let mut long = vec![b'x'; 2 * 1024 * 1024];
+    long.push(b'\n');
+    stdin.write_all(&long).expect("write a long line");
+    stdin.write_all(b"third\n").expect("write lines");
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("put --lines did not finish within 60 s of its input closing");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("put --lines");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "line 3 of stdin: longer than the 1048576-byte (1 MiB) record limit; not sent"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 of 4 records was not written (1 InvalidLine)"),
+        "{err}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary json");
+    assert_eq!(
+        (
+            summary["records"].as_u64(),
+            summary["acknowledged"].as_u64(),
+            summary["errors"]["InvalidLine"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1)),
+        "{summary:#}"
     );
 }
