@@ -38,6 +38,13 @@ pub struct Cli {
     /// AWS region (overrides the config's `region`)
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// Endpoint for every AWS service, e.g. LocalStack's (overrides the config's `endpoint_url`)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// How long one AWS call may take, retries included (`30s`, `2m`; default 60s, 1s to 1h);
+    /// connecting may take at most 5 s and one attempt a third of it, at most 20 s
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub aws_timeout: Option<std::time::Duration>,
     /// More logs on stderr (-v: debug, -vv: trace); `RUST_LOG` is honoured too
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -184,6 +184,23 @@ pub struct ConsumerConfig {
     pub zip: Option<PathBuf>,
 }
 
+/// Check a command-line flag's value with the rule its config key follows (`--region`,
+/// `--endpoint-url`): the problem as `message\n  hint: …`, for a usage error.
+pub fn check_flag(flag: &str, value: &str) -> Result<(), String> {
+    let problems = match flag {
+        "--region" => rules::region(flag, value),
+        "--endpoint-url" => rules::endpoint_url(flag, value),
+        _ => Vec::new(),
+    };
+    match problems.into_iter().next() {
+        None => Ok(()),
+        Some(p) => Err(match p.help {
+            Some(help) => format!("{}\n  hint: {help}", p.message),
+            None => p.message,
+        }),
+    }
+}
+
 /// Reads and validates the config file at `path`.
 ///
 /// A missing or unreadable file is a [`ConfigError`] too; it has no position (`line == 0`).

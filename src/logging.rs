@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 /// Install the global subscriber. `verbose` counts `-v` flags.
 pub fn init(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // The SDK's credential and region providers warn with their whole chain on every
+        // miss; kstream explains the failure itself (`aws::explain`), so only `-v` shows them.
+        0 => "warn,aws_config=error",
         1 => "kstream=debug,info",
         _ => "kstream=trace,aws_config=debug,debug",
     };

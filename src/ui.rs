@@ -123,6 +123,23 @@ impl Progress {
         ));
     }
 
+    /// A spinner for something short that may hang (reading the account); nothing when
+    /// stderr is not a terminal. End it with [`Progress::stop`].
+    pub fn spin(&self, what: &str) {
+        if self.spinners.is_some() {
+            self.waiting(what);
+        }
+    }
+
+    /// Remove the spinner of [`Progress::spin`] without a line.
+    pub fn stop(&self, what: &str) {
+        if let Some(s) = &self.spinners
+            && let Some(bar) = s.active.lock().ok().and_then(|mut a| a.remove(what))
+        {
+            bar.finish_and_clear();
+        }
+    }
+
     /// Anything else worth telling the user.
     pub fn note(&self, text: &str) {
         self.line(&format!("  note: {text}"));

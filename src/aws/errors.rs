@@ -78,6 +78,30 @@ pub(crate) fn is_throttled(err: &impl ProvideErrorMetadata) -> bool {
     )
 }
 
+/// The code of a modelled error that means refused credentials or permissions (most services
+/// send those unmodelled, as bare `ErrorMetadata`; these few model them as types).
+pub(crate) fn modelled_code(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    fn code(e: &impl ProvideErrorMetadata) -> Option<String> {
+        e.code().map(str::to_string)
+    }
+    None.or_else(|| {
+        e.downcast_ref::<aws_sdk_kinesis::types::error::AccessDeniedException>()
+            .and_then(code)
+    })
+    .or_else(|| {
+        e.downcast_ref::<aws_sdk_cloudwatchlogs::types::error::AccessDeniedException>()
+            .and_then(code)
+    })
+    .or_else(|| {
+        e.downcast_ref::<aws_sdk_cloudwatchlogs::types::error::UnrecognizedClientException>()
+            .and_then(code)
+    })
+    .or_else(|| {
+        e.downcast_ref::<aws_sdk_sts::types::error::ExpiredTokenException>()
+            .and_then(code)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use aws_smithy_types::error::ErrorMetadata;

@@ -323,6 +323,12 @@ pub async fn invoke(clients: &Clients, function_name: &str, payload: Vec<u8>) ->
             .function_name(function_name)
             .invocation_type(InvocationType::RequestResponse)
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.clone()))
+            .customize()
+            // The call lasts as long as the function runs (up to 900 s): not the usual timeout.
+            .config_override(
+                aws_sdk_lambda::config::Builder::default()
+                    .timeout_config(clients.timeouts.invoke()),
+            )
             .send()
             .await
     })

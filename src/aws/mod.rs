@@ -2,6 +2,7 @@
 //! bounded waits. The rest of kstream sees only the SDK-free types of `crate::model`.
 
 pub mod bucket;
+mod diagnose;
 mod errors;
 pub mod execute;
 pub mod failures;
@@ -27,10 +28,13 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+
+pub use diagnose::explain;
 
 use crate::model::{Desired, Observed, Owner};
 use crate::ui::Progress;
@@ -42,8 +46,66 @@ pub struct Connection {
     pub region: Option<String>,
     /// Named profile (`--profile`).
     pub profile: Option<String>,
-    /// Endpoint override (config `endpoint_url`; the SDK honours `AWS_ENDPOINT_URL` itself).
+    /// Endpoint override (`--endpoint-url`, else config `endpoint_url`; the SDK honours
+    /// `AWS_ENDPOINT_URL` itself).
     pub endpoint_url: Option<String>,
+    /// How long one call may take, retries included (`--aws-timeout`; else the default).
+    pub timeout: Option<Duration>,
+    /// Every call of every client built from this connection, to explain a failure.
+    pub(crate) trace: diagnose::Trace,
+}
+
+/// The SDK timeouts of every call, derived from one operation timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP (and TLS) connection.
+    pub connect: Duration,
+    /// One attempt, from sending to the whole answer (retries make further attempts).
+    pub attempt: Duration,
+    /// The whole operation, every retry included.
+    pub operation: Duration,
+}
+
+impl Timeouts {
+    /// The operation timeout when `--aws-timeout` is not given.
+    pub const DEFAULT: Duration = Duration::from_secs(60);
+    /// The shortest and longest `--aws-timeout`.
+    pub const RANGE: std::ops::RangeInclusive<Duration> =
+        Duration::from_secs(1)..=Duration::from_secs(3600);
+    /// A synchronous Lambda Invoke waits for the function, which may run 900 s: its operation
+    /// and attempt timeouts are at least this.
+    pub const INVOKE: Duration = Duration::from_secs(960);
+
+    /// Connect at most 5 s, one attempt a third of the operation (at most 20 s), so that the
+    /// standard three attempts fit in it.
+    pub fn new(operation: Option<Duration>) -> Timeouts {
+        let operation = operation.unwrap_or(Timeouts::DEFAULT);
+        let attempt = (operation / 3).min(Duration::from_secs(20));
+        Timeouts {
+            connect: attempt.min(Duration::from_secs(5)),
+            attempt,
+            operation,
+        }
+    }
+
+    fn sdk(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(self.attempt)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+
+    /// The timeouts of a synchronous Invoke: as long as the function may run, and a margin.
+    pub(crate) fn invoke(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .read_timeout(Timeouts::INVOKE.max(self.operation))
+            .operation_attempt_timeout(Timeouts::INVOKE.max(self.operation))
+            .operation_timeout(Timeouts::INVOKE.max(self.operation) * 2)
+            .build()
+    }
 }
 
 /// One client per service, sharing one call log. The SDK clients are private to `aws`: the
@@ -70,12 +132,18 @@ pub struct Clients {
     bucket_owner: BucketOwner,
     /// Region the clients talk to.
     pub region: String,
+    /// The timeouts every call runs with.
+    pub timeouts: Timeouts,
+    /// The endpoint override, if any (LocalStack).
+    pub endpoint: Option<String>,
 }
 
 impl Clients {
     /// Build the clients from the standard credential and region chains plus overrides.
     pub async fn connect(conn: &Connection) -> Result<Clients> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let timeouts = Timeouts::new(conn.timeout);
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts.sdk());
         if let Some(region) = &conn.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
@@ -92,7 +160,10 @@ impl Clients {
             .context("no AWS region configured\n  hint: set `region` in the config, pass `--region`, or set `AWS_REGION`")?;
         // An endpoint override (LocalStack) serves buckets by path, not by host name.
         let path_style = sdk.endpoint_url().is_some();
-        Ok(Clients::from_sdk(&sdk, region, path_style))
+        let mut clients = Clients::from_sdk(&sdk, region, path_style, conn.trace.clone());
+        clients.timeouts = timeouts;
+        clients.endpoint = sdk.endpoint_url().map(str::to_string);
+        Ok(clients)
     }
 
     /// Clients that talk to `http` instead of AWS: static credentials, `us-east-1`, no
@@ -114,7 +185,7 @@ impl Clients {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .http_client(http)
             .build();
-        Clients::from_sdk(&sdk, region.to_string(), true)
+        Clients::from_sdk(&sdk, region.to_string(), true, Default::default())
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity): the first call of
@@ -131,8 +202,16 @@ impl Clients {
     }
 
     /// The clients on one SDK config, each with the same call log.
-    fn from_sdk(sdk: &aws_config::SdkConfig, region: String, s3_path_style: bool) -> Clients {
-        let calls = CallLog::default();
+    fn from_sdk(
+        sdk: &aws_config::SdkConfig,
+        region: String,
+        s3_path_style: bool,
+        trace: diagnose::Trace,
+    ) -> Clients {
+        let calls = CallLog {
+            trace,
+            ..CallLog::default()
+        };
         let kinesis = aws_sdk_kinesis::Client::from_conf(
             aws_sdk_kinesis::config::Builder::from(sdk)
                 .interceptor(calls.clone())
@@ -182,6 +261,8 @@ impl Clients {
             calls,
             bucket_owner,
             region,
+            timeouts: Timeouts::new(None),
+            endpoint: None,
         }
     }
 
@@ -244,14 +325,28 @@ impl Clients {
     }
 }
 
-/// Records every operation executed by the clients, by service and operation name.
+/// Records every operation executed by the clients, by service and operation name (and, in
+/// the connection's trace, where each went and how it ended).
 #[derive(Clone, Debug, Default)]
-pub struct CallLog(Arc<Mutex<Vec<(String, String)>>>);
+pub struct CallLog {
+    /// `(service, operation)` in order.
+    calls: Arc<Mutex<Vec<(String, String)>>>,
+    /// Shared with the `Connection`, for explaining failures.
+    trace: diagnose::Trace,
+}
+
+/// The trace index of the operation a config bag belongs to.
+#[derive(Debug, Clone, Copy)]
+struct TraceIndex(usize);
+
+impl aws_smithy_types::config_bag::Storable for TraceIndex {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
 
 impl CallLog {
     /// All `(service, operation)` pairs so far, in order.
     pub fn all(&self) -> Vec<(String, String)> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+        self.calls.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// Operations that change something (everything but Describe/Get/List/Head).
@@ -295,9 +390,39 @@ impl Intercept for CallLog {
     ) -> Result<(), BoxError> {
         if let Some(meta) = cfg.load::<Metadata>() {
             tracing::debug!(target: "kstream::aws", service = meta.service(), operation = meta.name(), "aws call");
-            if let Ok(mut calls) = self.0.lock() {
+            if let Ok(mut calls) = self.calls.lock() {
                 calls.push((meta.service().to_string(), meta.name().to_string()));
             }
+            let index = self.trace.start(meta.service(), meta.name());
+            cfg.interceptor_state().store_put(TraceIndex(index));
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(TraceIndex(index)) = cfg.load::<TraceIndex>() {
+            self.trace.sending(*index, context.request().uri());
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(TraceIndex(index)) = cfg.load::<TraceIndex>() {
+            let status = context.response().map(|r| r.status().as_u16());
+            let timed_out = context
+                .output_or_error()
+                .is_some_and(|r| r.is_err_and(|e| e.is_timeout_error()));
+            self.trace.finish(*index, status, timed_out);
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! the stream's open shards (ListShards) for routing and `status`.
 //!
 //! Per-entry `ProvisionedThroughputExceededException`, `InternalFailure` and
-//! `KMSThrottlingException` are retryable; so are throttling, 5xx and timeout errors of a
-//! whole call (after the SDK's own retries). Anything else stops the put.
+//! `KMSThrottlingException` are retryable; so are throttling and 5xx errors of a whole call
+//! (after the SDK's own retries). A timed-out call stops the put: the SDK already retried it
+//! within the operation timeout. Anything else stops the put too.
 
 use anyhow::{Context as _, Result};
 use aws_sdk_kinesis::Client;
@@ -112,7 +113,9 @@ fn call_error(e: &SdkError<PutRecordsError, HttpResponse>) -> CallError {
                 stream_not_found: err.is_resource_not_found_exception(),
             };
         }
-        SdkError::TimeoutError(_) => ("TimeoutError".to_string(), true),
+        // The SDK already retried within the operation timeout: the endpoint does not answer,
+        // and retrying again would multiply the wait by `--max-attempts`.
+        SdkError::TimeoutError(_) => ("TimeoutError".to_string(), false),
         SdkError::ResponseError(_) => ("ResponseError".to_string(), true),
         // The SDK already retried a failed connection: the endpoint is wrong or down.
         SdkError::DispatchFailure(_) => ("DispatchFailure".to_string(), false),

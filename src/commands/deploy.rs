@@ -19,7 +19,7 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>)
     let artifact = super::package::package_consumer(&ctx.config)?;
     let started = Instant::now();
     let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
-    let plan = Plan::apply(&desired, &observed, opts);
+    let plan = Plan::apply(&desired, &observed, opts).at_endpoint(clients.endpoint.clone());
     print_plan(ctx, &plan)?;
     let Some(yes) = apply else {
         if ctx.output.json {
@@ -49,7 +49,7 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>)
 pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions, yes: bool) -> Result<()> {
     let started = Instant::now();
     let (clients, desired, observed) = read(ctx, None, true).await?;
-    let plan = Plan::destroy(&desired, &observed, opts);
+    let plan = Plan::destroy(&desired, &observed, opts).at_endpoint(clients.endpoint.clone());
     print_plan(ctx, &plan)?;
     confirm(&plan, "destroy", yes)?;
     if !plan.is_empty() {
@@ -91,7 +91,7 @@ async fn read(
     for_destroy: bool,
 ) -> Result<(Clients, Desired, Observed)> {
     let clients = ctx.clients().await?;
-    let account = clients.account().await?;
+    let account = read_account(&clients).await?;
     let desired = Desired::new(&ctx.config, clients.region.clone(), account, artifact);
     eprintln!(
         "kstream: reading deployment `{}` in {}",
@@ -99,6 +99,20 @@ async fn read(
     );
     let observed = clients.observe(&desired, for_destroy).await?;
     Ok((clients, desired, observed))
+}
+
+/// The account, with a spinner on a terminal meanwhile (the first call: a silent endpoint
+/// shows here).
+pub(super) async fn read_account(clients: &Clients) -> Result<String> {
+    let progress = Progress::stderr();
+    let what = format!(
+        "the account of the AWS credentials ({})",
+        clients.endpoint.as_deref().unwrap_or(&clients.region)
+    );
+    progress.spin(&what);
+    let account = clients.account().await;
+    progress.stop(&what);
+    account
 }
 
 /// The plan's text on stdout (without `--json`; the JSON comes with the result).

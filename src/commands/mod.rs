@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::aws::{Clients, Connection};
+use crate::aws::{Clients, Connection, Timeouts};
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ConfigError};
 use crate::plan::{ApplyOptions, DestroyOptions};
@@ -58,26 +58,35 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     // Every other command starts from a valid config: no client is built for a bad one.
     let ctx = Context::load(&cli, output)?;
+    match dispatch(&cli, &ctx).await {
+        Ok(()) => Ok(()),
+        // SDK failures become one line in the user's words (`aws::explain`).
+        Err(err) => Err(crate::aws::explain(err, &ctx.connection).await),
+    }
+}
+
+/// Run a command that reads the config.
+async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
     match &cli.command {
-        Command::Plan(args) => deploy::plan(&ctx, ApplyOptions { adopt: args.adopt }, None).await,
+        Command::Plan(args) => deploy::plan(ctx, ApplyOptions { adopt: args.adopt }, None).await,
         Command::Apply(args) => {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            deploy::plan(&ctx, opts, Some(args.yes)).await
+            deploy::plan(ctx, opts, Some(args.yes)).await
         }
         Command::Destroy(args) => {
             let opts = DestroyOptions { force: args.force };
-            deploy::destroy(&ctx, opts, args.yes).await
+            deploy::destroy(ctx, opts, args.yes).await
         }
-        Command::Package => package::run(&ctx),
-        Command::Put(args) => put::run(&ctx, args).await,
-        Command::Objects(args) => objects::run(&ctx, args).await,
-        Command::Logs(args) => logs::run(&ctx, args).await,
-        Command::Status => status::run(&ctx).await,
-        Command::Smoke(args) => smoke::run(&ctx, args).await,
-        Command::Failures => failures::run(&ctx).await,
-        Command::Redrive(args) => redrive::run(&ctx, args.yes).await,
+        Command::Package => package::run(ctx),
+        Command::Put(args) => put::run(ctx, args).await,
+        Command::Objects(args) => objects::run(ctx, args).await,
+        Command::Logs(args) => logs::run(ctx, args).await,
+        Command::Status => status::run(ctx).await,
+        Command::Smoke(args) => smoke::run(ctx, args).await,
+        Command::Failures => failures::run(ctx).await,
+        Command::Redrive(args) => redrive::run(ctx, args.yes).await,
         Command::Init(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }
@@ -95,11 +104,37 @@ pub(crate) struct Context {
 
 impl Context {
     fn load(cli: &Cli, output: Output) -> Result<Context> {
+        // Flags are checked with the config's rules before the config is read.
+        for (flag, value) in [
+            ("--region", &cli.region),
+            ("--endpoint-url", &cli.endpoint_url),
+        ] {
+            if let Some(value) = value {
+                config::check_flag(flag, value).map_err(UsageError)?;
+            }
+        }
+        if let Some(t) = cli.aws_timeout
+            && !Timeouts::RANGE.contains(&t)
+        {
+            return Err(UsageError(format!(
+                "`--aws-timeout` must be between {} and {}, got {}\n  hint: the default is {}",
+                humantime::format_duration(*Timeouts::RANGE.start()),
+                humantime::format_duration(*Timeouts::RANGE.end()),
+                humantime::format_duration(t),
+                humantime::format_duration(Timeouts::DEFAULT),
+            ))
+            .into());
+        }
         let config = config::load(&cli.config)?;
         let connection = Connection {
             region: cli.region.clone().or_else(|| config.region.clone()),
             profile: cli.profile.clone(),
-            endpoint_url: config.endpoint_url.clone(),
+            endpoint_url: cli
+                .endpoint_url
+                .clone()
+                .or_else(|| config.endpoint_url.clone()),
+            timeout: cli.aws_timeout,
+            ..Connection::default()
         };
         Ok(Context {
             config,

@@ -312,7 +312,7 @@ fn owner_note(owner: &Owner) -> String {
 /// Run `kstream status`.
 pub(crate) async fn run(ctx: &Context) -> Result<()> {
     let (config, clients) = (&ctx.config, ctx.clients().await?);
-    let account = clients.account().await?;
+    let account = super::deploy::read_account(&clients).await?;
     let desired = Desired::new(config, clients.region.clone(), account, None);
     let observed = clients.observe(&desired, false).await?;
     let (shards, count) = tokio::try_join!(

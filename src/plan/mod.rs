@@ -191,6 +191,10 @@ pub struct Plan {
     pub deployment: String,
     /// Region.
     pub region: String,
+    /// Account the credentials belong to.
+    pub account: String,
+    /// Endpoint override (LocalStack), if any.
+    pub endpoint: Option<String>,
     /// Converge or tear down.
     pub mode: Mode,
     /// One entry per resource, in dependency order for `apply` (reverse for `destroy`).
@@ -243,6 +247,8 @@ impl Plan {
         Plan {
             deployment: desired.deployment.clone(),
             region: desired.region.clone(),
+            account: desired.account.clone(),
+            endpoint: None,
             mode: Mode::Apply,
             changes: view::apply(&phases, desired),
             conflicts,
@@ -257,12 +263,21 @@ impl Plan {
         Plan {
             deployment: desired.deployment.clone(),
             region: desired.region.clone(),
+            account: desired.account.clone(),
+            endpoint: None,
             mode: Mode::Destroy,
             changes: view::destroy(&steps),
             conflicts: Vec::new(),
             shard_hours_per_month: 0,
             steps: Steps::Destroy(Box::new(steps)),
         }
+    }
+
+    /// The same plan, saying that it was made against `endpoint` (an override such as
+    /// LocalStack's).
+    pub fn at_endpoint(mut self, endpoint: Option<String>) -> Plan {
+        self.endpoint = endpoint;
+        self
     }
 
     /// The steps `apply` executes; an error when conflicts block it.

@@ -439,8 +439,14 @@ impl Plan {
         };
         let _ = writeln!(
             out,
-            "kstream {verb} for deployment `{}` in {}",
-            self.deployment, self.region
+            "kstream {verb} for deployment `{}` in {}, account {}{}",
+            self.deployment,
+            self.region,
+            self.account,
+            self.endpoint
+                .as_ref()
+                .map(|e| format!(" (endpoint {e})"))
+                .unwrap_or_default()
         );
         let _ = writeln!(out);
         for c in &self.changes {

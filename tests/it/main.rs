@@ -2,6 +2,7 @@
 //! (through `scripts/localstack up`) when a test needs one.
 
 mod cli;
+mod connection;
 mod deploy;
 mod failures;
 mod ops;
