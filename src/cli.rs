@@ -61,7 +61,7 @@ pub struct Cli {
 pub enum Command {
     /// Show what `apply` would create, update or delete (makes no change)
     #[command(after_help = "Example:\n  kstream plan --config deploy.toml")]
-    Plan(PlanArgs),
+    Plan(PlanCommandArgs),
     /// Create or update the deployment until it matches the config
     #[command(
         after_help = "Running it again on a converged deployment changes nothing and makes no write call.\n\nExample:\n  kstream apply --config deploy.toml"
@@ -158,6 +158,17 @@ pub struct PlanArgs {
     /// Take over existing resources that lack kstream's tag (kstream will manage and may delete them)
     #[arg(long)]
     pub adopt: bool,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct PlanCommandArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Exit 0 when there is nothing to change, 3 when there are changes (1 stays an error, 2 a
+    /// usage or config error), as `terraform plan -detailed-exitcode` does
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 /// Arguments of `apply`.

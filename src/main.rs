@@ -17,6 +17,8 @@ fn main() -> ExitCode {
     match runtime.block_on(kstream::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if kstream::logging::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // `plan --detailed-exitcode` with changes: the plan is the output, not an error.
+        Err(err) if err.is::<kstream::commands::ChangesPresent>() => ExitCode::from(3),
         Err(err) => {
             eprintln!("error: {err:#}");
             kstream::commands::exit_code(&err)

@@ -14,8 +14,8 @@ use crate::package::Artifact;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
 use crate::ui::{self, Progress};
 
-/// `plan` (`apply = None`) and `apply` (`Some(yes)`).
-pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>) -> Result<()> {
+/// `plan` (`apply = None`) and `apply` (`Some(yes)`); returns whether the plan had changes.
+pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>) -> Result<bool> {
     let artifact = super::package::package_consumer(&ctx.config)?;
     let started = Instant::now();
     let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
@@ -32,7 +32,7 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>)
                 plan.conflicts.len()
             );
         }
-        return Ok(());
+        return Ok(!plan.is_empty());
     };
     if !plan.is_empty() || !plan.conflicts.is_empty() {
         // kstream's apply deletes only a duplicate mapping; it asks before that all the same.
@@ -42,7 +42,8 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>)
         eprintln!("kstream: applying");
         execute::apply(&clients, &Progress::stderr(), &plan).await?;
     }
-    finish(ctx, &clients, "apply", started, &plan)
+    finish(ctx, &clients, "apply", started, &plan)?;
+    Ok(!plan.is_empty())
 }
 
 /// `destroy`.

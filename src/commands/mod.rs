@@ -29,6 +29,11 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ConfigError};
 use crate::plan::{ApplyOptions, DestroyOptions};
 
+/// Not an error: `plan --detailed-exitcode` found changes (exit code 3, nothing printed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the plan has changes")]
+pub struct ChangesPresent;
+
 /// Input the user can fix (a bad line, a bad flag value): exit code 2, like a bad config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -68,12 +73,21 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// Run a command that reads the config.
 async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
     match &cli.command {
-        Command::Plan(args) => deploy::plan(ctx, ApplyOptions { adopt: args.adopt }, None).await,
+        Command::Plan(args) => {
+            let opts = ApplyOptions {
+                adopt: args.plan.adopt,
+            };
+            let changes = deploy::plan(ctx, opts, None).await?;
+            if changes && args.detailed_exitcode {
+                return Err(ChangesPresent.into());
+            }
+            Ok(())
+        }
         Command::Apply(args) => {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            deploy::plan(ctx, opts, Some(args.yes)).await
+            deploy::plan(ctx, opts, Some(args.yes)).await.map(|_| ())
         }
         Command::Destroy(args) => {
             let opts = DestroyOptions { force: args.force };

@@ -116,6 +116,8 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
         nothing(),
         "plan must not create anything"
     );
+    let changes = d.kstream(&["plan", "--detailed-exitcode"]);
+    assert_eq!(changes.status.code(), Some(3), "{}", stderr(&changes));
 
     let first = d.json(&["apply"]);
     let writes = write_calls(&first);
@@ -190,6 +192,7 @@ fn apply_twice_makes_no_write_call_and_destroy_removes_everything() {
         "{}",
         stdout(&text)
     );
+    d.ok(&["plan", "--detailed-exitcode"]);
 
     let destroyed = d.json(&["destroy", "--yes"]);
     assert!(!write_calls(&destroyed).is_empty());
