@@ -649,7 +649,8 @@ fn two_regions_never_share_a_role_or_a_bucket() {
     let same = in_eu(&us, "same-names.toml");
     let out = run(&same, &["plan"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    // `plan` lists the conflicts with the plan on stdout and fails with their count.
+    let err = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
         err.contains(&format!(
             "role `{}` is this deployment's role in us-east-1",
