@@ -8,26 +8,14 @@ use kstream_contract::KeyRule;
 
 use crate::support::{Deployment, eventually, rt, stderr, stdout};
 
-/// SQS and Lambda clients for LocalStack.
-fn clients(rt: &tokio::runtime::Runtime) -> (aws_sdk_sqs::Client, aws_sdk_lambda::Client) {
-    let sdk = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(crate::support::endpoint())
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .load(),
-    );
-    (
-        aws_sdk_sqs::Client::new(&sdk),
-        aws_sdk_lambda::Client::new(&sdk),
-    )
+/// An SQS client for LocalStack.
+fn sqs(rt: &tokio::runtime::Runtime) -> aws_sdk_sqs::Client {
+    crate::support::Aws::new(rt).sqs
 }
 
 /// The URL of the deployment's failure queue, which `kstream apply` created.
 fn failure_queue_url(rt: &tokio::runtime::Runtime, d: &Deployment) -> String {
-    let (sqs, _) = clients(rt);
+    let sqs = sqs(rt);
     rt.block_on(
         sqs.get_queue_url()
             .queue_name(format!("{}-failures", d.function()))
@@ -41,7 +29,7 @@ fn failure_queue_url(rt: &tokio::runtime::Runtime, d: &Deployment) -> String {
 /// Number of messages in the queue: (visible, hidden).
 fn queue_depth(rt: &tokio::runtime::Runtime, url: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
-    let (sqs, _) = clients(rt);
+    let sqs = sqs(rt);
     let attrs = rt
         .block_on(
             sqs.get_queue_attributes()

@@ -61,6 +61,24 @@ impl World {
         }
     }
 
+    /// Observe, plan and execute an apply, as `kstream apply` does.
+    async fn apply(&self, clients: &Clients) -> anyhow::Result<()> {
+        let observed = clients.observe(&self.desired, false).await?;
+        let plan = Plan::apply(&self.desired, &observed, ApplyOptions::default());
+        execute::apply(clients, &Progress::quiet(), &plan).await
+    }
+
+    /// The stream `apply` creates.
+    fn stream_spec(&self) -> StreamSpec {
+        let s = &self.desired.stream;
+        StreamSpec {
+            name: s.name.clone(),
+            shard_count: s.shard_count,
+            retention_hours: s.retention_hours,
+            tags: self.desired.tags(),
+        }
+    }
+
     // Kinesis (JSON 1.1).
 
     fn stream_summary(&self, status: &str, retention_hours: u32) -> Exchange {
@@ -492,13 +510,7 @@ async fn cold_apply_creates_everything() {
     );
     let clients = Clients::replay(replay.http_client());
 
-    let observed = clients.observe(&world.desired, false).await;
-    let plan = Plan::apply(
-        &world.desired,
-        &observed.expect("observe"),
-        ApplyOptions::default(),
-    );
-    let result = execute::apply(&clients, &Progress::quiet(), &plan).await;
+    let result = world.apply(&clients).await;
 
     replay.assert_done();
     result.expect("apply");
@@ -640,13 +652,7 @@ async fn a_missing_bucket_policy_is_the_only_write() {
     replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
     let clients = Clients::replay(replay.http_client());
 
-    let observed = clients.observe(&world.desired, false).await;
-    let plan = Plan::apply(
-        &world.desired,
-        &observed.expect("observe"),
-        ApplyOptions::default(),
-    );
-    let result = execute::apply(&clients, &Progress::quiet(), &plan).await;
+    let result = world.apply(&clients).await;
 
     replay.assert_done();
     result.expect("apply");
@@ -669,13 +675,7 @@ async fn a_stream_created_meanwhile_is_waited_on_and_converged() {
         ],
     );
     let clients = Clients::replay(replay.http_client());
-    let s = &world.desired.stream;
-    let spec = StreamSpec {
-        name: s.name.clone(),
-        shard_count: s.shard_count,
-        retention_hours: s.retention_hours,
-        tags: world.desired.tags(),
-    };
+    let spec = world.stream_spec();
 
     let arn = crate::aws::stream::create(&clients.kinesis, &Progress::quiet(), &spec).await;
 
@@ -742,13 +742,7 @@ async fn a_stream_another_deployment_created_meanwhile_is_refused() {
         ],
     );
     let clients = Clients::replay(replay.http_client());
-    let s = &world.desired.stream;
-    let spec = StreamSpec {
-        name: s.name.clone(),
-        shard_count: s.shard_count,
-        retention_hours: s.retention_hours,
-        tags: world.desired.tags(),
-    };
+    let spec = world.stream_spec();
 
     let result = crate::aws::stream::create(&clients.kinesis, &Progress::quiet(), &spec).await;
 
