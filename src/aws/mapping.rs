@@ -32,12 +32,16 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
             report_batch_item_failures: m
                 .function_response_types()
                 .contains(&FunctionResponseType::ReportBatchItemFailures),
-            enabled: !matches!(m.state(), Some("Disabled" | "Disabling")),
+            enabled: enabled(m.state().unwrap_or_default()),
         },
         starting_position: m
             .starting_position()
             .and_then(|p| StartingPosition::from_aws(p.as_str())),
     }
+}
+
+fn enabled(state: &str) -> bool {
+    !matches!(state, "Disabled" | "Disabling")
 }
 
 /// The on-failure destination; an empty one removes it.
@@ -71,17 +75,36 @@ pub async fn observe(
         found.extend(
             out.event_source_mappings()
                 .iter()
-                // A mapping already being deleted (an interrupted destroy) is as good as gone.
-                .filter(|m| {
-                    m.event_source_arn() == Some(stream_arn) && m.state() != Some("Deleting")
-                })
+                .filter(|m| m.event_source_arn() == Some(stream_arn))
                 .map(to_observed),
         );
         marker = out.next_marker;
         if marker.is_none() {
-            return Ok(found);
+            break;
         }
     }
+    // The state comes from GetEventSourceMapping, which is authoritative: LocalStack's listing
+    // can keep a replaced poller's `Disabled` after an update has re-enabled the mapping.
+    let mut observed = Vec::with_capacity(found.len());
+    for mut mapping in found {
+        let uuid = mapping.uuid.clone();
+        let state = match client.get_event_source_mapping().uuid(&uuid).send().await {
+            Ok(m) => m.state().unwrap_or_default().to_string(),
+            Err(e) if errors::is_not_found(&e) => continue,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to get event source mapping `{uuid}`"));
+            }
+        };
+        // A mapping already being deleted (an interrupted destroy) is as good as gone.
+        if state == "Deleting" {
+            continue;
+        }
+        mapping.settings.enabled = enabled(&state);
+        mapping.state = state;
+        observed.push(mapping);
+    }
+    Ok(observed)
 }
 
 /// Create the mapping and wait until it is `Enabled`. `iam_wait` bounds the retries while the

@@ -381,6 +381,7 @@ impl World {
                     "ListEventSourceMappings",
                     json!({ "EventSourceMappings": [self.mapping("Enabled")] }).to_string(),
                 ),
+                self.mapping_enabled(),
             ],
         );
     }
