@@ -200,6 +200,12 @@ impl Desired {
         })
     }
 
+    /// The bucket policy to put over `existing`: kstream's statements (by `Sid`) replace their
+    /// earlier versions, and every statement kstream did not write is kept, in its order.
+    pub fn merged_bucket_policy(&self, existing: Option<&Value>) -> Value {
+        merge_policy(existing, &self.bucket_policy())
+    }
+
     /// Event source mapping settings.
     pub fn mapping(&self) -> MappingSettings {
         MappingSettings {
@@ -563,9 +569,73 @@ pub fn same_policy(a: &Value, b: &Value) -> bool {
     normalize_policy(a) == normalize_policy(b)
 }
 
+/// A policy's statements as a list (a single statement may be an object).
+fn statements(policy: &Value) -> Vec<Value> {
+    match policy.get("Statement") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// `ours` with the statements of `existing` whose `Sid` is not one of ours kept before them.
+/// Statements without a `Sid` are never ours.
+pub fn merge_policy(existing: Option<&Value>, ours: &Value) -> Value {
+    let mine = statements(ours);
+    let sid = |s: &Value| s.get("Sid").and_then(Value::as_str).map(str::to_string);
+    let our_sids: Vec<String> = mine.iter().filter_map(sid).collect();
+    let mut merged: Vec<Value> = existing
+        .map(statements)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| sid(s).is_none_or(|id| !our_sids.contains(&id)))
+        .collect();
+    merged.extend(mine);
+    let mut policy = ours.clone();
+    if let Some(id) = existing.and_then(|p| p.get("Id")) {
+        policy["Id"] = id.clone();
+    }
+    policy["Statement"] = Value::Array(merged);
+    policy
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merging_keeps_foreign_statements_and_replaces_ours() {
+        let ours =
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "Ours", "Effect": "Deny"}]});
+        assert_eq!(merge_policy(None, &ours), ours);
+        let existing = json!({
+            "Version": "2008-10-17",
+            "Id": "theirs",
+            "Statement": [
+                {"Sid": "Audit", "Effect": "Allow"},
+                {"Sid": "Ours", "Effect": "Allow"},
+                {"Effect": "Allow", "Action": "s3:GetObject"}
+            ]
+        });
+        let merged = merge_policy(Some(&existing), &ours);
+        assert_eq!(
+            merged,
+            json!({
+                "Version": "2012-10-17",
+                "Id": "theirs",
+                "Statement": [
+                    {"Sid": "Audit", "Effect": "Allow"},
+                    {"Effect": "Allow", "Action": "s3:GetObject"},
+                    {"Sid": "Ours", "Effect": "Deny"}
+                ]
+            })
+        );
+        // Merging is idempotent: a merged policy merges to itself.
+        assert!(same_policy(&merge_policy(Some(&merged), &ours), &merged));
+        // A single statement given as an object is kept too.
+        let single = json!({"Statement": {"Sid": "Audit", "Effect": "Allow"}});
+        assert_eq!(statements(&merge_policy(Some(&single), &ours)).len(), 2);
+    }
 
     #[test]
     fn owner_from_tags() {

@@ -156,8 +156,8 @@ fn bucket(
     opts: ApplyOptions,
 ) -> Result<BucketPhase, Conflict> {
     let name = &desired.bucket;
-    let policy = desired.bucket_policy();
     let Some(have) = &observed.bucket else {
+        let policy = desired.bucket_policy();
         return Ok(BucketPhase::Create(BucketSpec {
             name: name.clone(),
             region: desired.region.clone(),
@@ -178,6 +178,8 @@ fn bucket(
     if !have.encrypted {
         updates.push(BucketUpdate::Encrypt);
     }
+    // Statements kstream did not write (by `Sid`) are kept.
+    let policy = desired.merged_bucket_policy(have.policy.as_ref());
     if !have
         .policy
         .as_ref()

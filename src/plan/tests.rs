@@ -415,3 +415,34 @@ fn a_role_serving_another_region_is_neither_taken_nor_destroyed() {
         }]
     );
 }
+
+#[test]
+fn bucket_policy_statements_kstream_did_not_write_are_kept() {
+    let d = desired();
+    let audit = serde_json::json!({
+        "Sid": "AuditRead",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::bucket-output/*"
+    });
+    // Someone replaced the policy with their own statement only: ours is put back beside it.
+    let mut observed = converged(&d);
+    observed.bucket.as_mut().unwrap().policy = Some(serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [audit.clone()]
+    }));
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let BucketPhase::Existing { updates, .. } = &plan.apply_steps().unwrap().bucket else {
+        panic!("the bucket exists");
+    };
+    let [BucketUpdate::Policy(put)] = updates.as_slice() else {
+        panic!("only the policy is updated: {updates:?}");
+    };
+    let put = put.clone();
+    assert_eq!(put["Statement"][0], audit);
+    assert_eq!(put["Statement"][1], d.bucket_policy()["Statement"][0]);
+    // Both statements present: converged.
+    observed.bucket.as_mut().unwrap().policy = Some(put);
+    assert!(Plan::apply(&d, &observed, ApplyOptions::default()).is_empty());
+}

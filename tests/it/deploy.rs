@@ -688,3 +688,51 @@ fn two_regions_never_share_a_role_or_a_bucket() {
     assert_eq!(inventory(&aws, &rt, &d), deployed());
     assert_converged(&d.json(&["apply"]));
 }
+
+#[test]
+fn bucket_policy_keeps_statements_kstream_did_not_write() {
+    let d = Deployment::new("bpolicy");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply", "--yes"]);
+    let read = || -> serde_json::Value {
+        rt.block_on(async {
+            let out = aws
+                .s3
+                .get_bucket_policy()
+                .bucket(d.bucket())
+                .send()
+                .await
+                .expect("get bucket policy");
+            serde_json::from_str(out.policy().expect("a policy")).expect("policy JSON")
+        })
+    };
+    let ours = read();
+    // Someone replaces the policy with an audit statement of their own.
+    let audit = serde_json::json!({
+        "Sid": "AuditRead",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::000000000000:root"},
+        "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{}/*", d.bucket())
+    });
+    let theirs = serde_json::json!({"Version": "2012-10-17", "Statement": [audit.clone()]});
+    rt.block_on(async {
+        aws.s3
+            .put_bucket_policy()
+            .bucket(d.bucket())
+            .policy(theirs.to_string())
+            .send()
+            .await
+            .expect("put their policy");
+    });
+    let plan = stdout(&d.ok(&["plan"]));
+    assert!(plan.contains("policy: → deny non-TLS requests"), "{plan}");
+    d.ok(&["apply", "--yes"]);
+    let merged = read();
+    let statements = merged["Statement"].as_array().expect("statements");
+    assert_eq!(statements.len(), 2, "{merged:#}");
+    assert_eq!(statements[0], audit, "{merged:#}");
+    assert_eq!(statements[1], ours["Statement"][0], "{merged:#}");
+    assert_converged(&d.json(&["apply", "--yes"]));
+}
