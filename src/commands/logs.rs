@@ -88,6 +88,7 @@ pub(crate) async fn run(ctx: &Context, args: &LogsArgs) -> Result<()> {
                     }
                     if ctx.output.json {
                         let line = json!({
+                            "format_version": super::FORMAT_VERSION,
                             "timestamp": format_timestamp(e.timestamp_ms),
                             "timestamp_ms": e.timestamp_ms,
                             "stream": e.stream,

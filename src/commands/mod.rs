@@ -177,15 +177,37 @@ impl Output {
     }
 }
 
-/// Print `value` as pretty JSON when `json`, else `text()`, on stdout. The JSON is rendered
-/// first, so a closed pipe surfaces as the `io::Error` that `main` treats as success.
+/// The version of every `--json` document's shape: raised when a field changes meaning or goes
+/// away (new fields may be added within a version).
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// A `--json` document: `format_version` first, then the command's own fields.
+#[derive(Serialize)]
+pub(crate) struct Versioned<'a, T: Serialize> {
+    format_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+impl<'a, T: Serialize> Versioned<'a, T> {
+    pub(crate) fn new(document: &'a T) -> Self {
+        Versioned {
+            format_version: FORMAT_VERSION,
+            document,
+        }
+    }
+}
+
+/// Print `value` (a JSON object) as pretty JSON with `format_version` when `json`, else
+/// `text()`, on stdout. The JSON is rendered first, so a closed pipe surfaces as the
+/// `io::Error` that `main` treats as success.
 pub(crate) fn print_json_or(
     json: bool,
     value: &impl Serialize,
     text: impl FnOnce() -> String,
 ) -> Result<()> {
     let rendered = if json {
-        let mut json = serde_json::to_string_pretty(value)?;
+        let mut json = serde_json::to_string_pretty(&Versioned::new(value))?;
         json.push('\n');
         json
     } else {
@@ -195,4 +217,27 @@ pub(crate) fn print_json_or(
     out.write_all(rendered.as_bytes())?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_json_document_starts_with_its_format_version() {
+        #[derive(Serialize)]
+        struct Doc {
+            queue: &'static str,
+            records: u64,
+        }
+        let text = serde_json::to_string(&Versioned::new(&Doc {
+            queue: "q",
+            records: 3,
+        }))
+        .unwrap();
+        assert_eq!(text, r#"{"format_version":1,"queue":"q","records":3}"#);
+        let value = serde_json::json!({"plan": {"mode": "apply"}});
+        let text = serde_json::to_string(&Versioned::new(&value)).unwrap();
+        assert_eq!(text, r#"{"format_version":1,"plan":{"mode":"apply"}}"#);
+    }
 }

@@ -16,10 +16,6 @@ pub use message::{FailedBatch, Unrecognized};
 
 use crate::config::OnFailure;
 
-/// Version of the `--json` documents of `failures` and `redrive`; raised when a field changes
-/// meaning or goes away (new fields may be added without it).
-pub const JSON_VERSION: u32 = 1;
-
 /// Where the on-failure records can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueTarget {
@@ -154,8 +150,6 @@ pub struct BatchOutcome {
 /// The result of a `redrive` run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RedriveSummary {
-    /// [`JSON_VERSION`].
-    pub version: u32,
     /// The queue read.
     pub queue: String,
     /// Records written by the consumer.
@@ -181,7 +175,6 @@ impl RedriveSummary {
         complete: bool,
     ) -> RedriveSummary {
         RedriveSummary {
-            version: JSON_VERSION,
             queue,
             redriven: batches.iter().map(|b| b.redriven).sum(),
             lost: batches.iter().map(|b| b.lost).sum(),
@@ -230,8 +223,6 @@ impl RedriveSummary {
 /// The `failures` listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listing {
-    /// [`JSON_VERSION`].
-    pub version: u32,
     /// The queue read.
     pub queue: String,
     /// Records in the listed batches.
@@ -261,7 +252,6 @@ impl Listing {
                 })
         });
         Listing {
-            version: JSON_VERSION,
             queue,
             records: batches.iter().map(|b| b.batch_size).sum(),
             complete,
@@ -478,7 +468,6 @@ mod tests {
         );
         assert_eq!((s.redriven, s.lost, s.remaining), (10, 3, 5));
         let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(v["version"], JSON_VERSION);
         assert_eq!(v["redriven"], 10);
         assert_eq!(
             s.render(),
@@ -510,7 +499,6 @@ mod tests {
              2 failed batches, 5 records (the listing may be incomplete)\n"
         );
         let v = serde_json::to_value(&l).unwrap();
-        assert_eq!(v["version"], JSON_VERSION);
         assert_eq!(v["queue"], "q");
         assert_eq!(v["records"], 5);
         assert_eq!(v["batches"][0]["shard_id"], "shardId-000000000000");

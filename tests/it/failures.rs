@@ -125,7 +125,7 @@ fn failed_batches_are_listed_then_redriven_into_the_same_objects() {
             (v["records"] == put.len()).then_some(v)
         },
     );
-    assert_eq!(listing["version"], 1);
+    assert_eq!(listing["format_version"], 1);
     assert_eq!(listing["queue"], url.as_str());
     assert_eq!(listing["complete"], true);
     let batches = listing["batches"].as_array().expect("batches");
@@ -160,7 +160,7 @@ fn failed_batches_are_listed_then_redriven_into_the_same_objects() {
     assert_eq!(queue_depth(&rt, &url), (batches.len() as u64, 0));
 
     let summary = d.json(&["redrive", "--yes"]);
-    assert_eq!(summary["version"], 1);
+    assert_eq!(summary["format_version"], 1);
     assert_eq!(summary["redriven"], put.len(), "{summary:#}");
     assert_eq!(summary["lost"], 0, "{summary:#}");
     assert_eq!(summary["remaining"], 0, "{summary:#}");

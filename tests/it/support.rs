@@ -258,8 +258,10 @@ impl Deployment {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let out = self.ok(&all);
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)))
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(&out)));
+        assert_eq!(v["format_version"], 1, "every --json document is versioned");
+        v
     }
 
     /// Stream name.
