@@ -425,6 +425,8 @@ pub struct ObservedRole {
     pub policy: Option<Value>,
     /// Its `kstream:region` tag, if any.
     pub region: Option<String>,
+    /// Policies kstream did not put there (``inline `name` `` / ``managed `arn` ``).
+    pub extra_policies: Vec<String>,
 }
 
 /// The consumer function as observed.

@@ -69,13 +69,15 @@ pub async fn observe(
         Err(e) => return Err(e).with_context(|| format!("failed to get role `{name}`")),
     };
     let Some(role) = role else { return Ok(None) };
-    let policy = match client
-        .get_role_policy()
-        .role_name(name)
-        .policy_name(ROLE_POLICY_NAME)
-        .send()
-        .await
-    {
+    let (policy, extra_policies) = tokio::join!(
+        client
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(ROLE_POLICY_NAME)
+            .send(),
+        extra_policies(client, name)
+    );
+    let policy = match policy {
         Ok(out) => {
             Some(decode_document(out.policy_document()).with_context(|| format!("role `{name}`"))?)
         }
@@ -96,7 +98,44 @@ pub async fn observe(
         region: tag_value(&role, REGION_TAG).map(str::to_string),
         trust_policy,
         policy,
+        extra_policies: extra_policies?,
     }))
+}
+
+/// The policies on role `name` that kstream did not put there: inline ones by name, managed
+/// ones by ARN (the first page of each, 100 entries, is plenty to raise the alarm).
+async fn extra_policies(client: &Client, name: &str) -> Result<Vec<String>> {
+    let (inline, attached) = tokio::join!(
+        client.list_role_policies().role_name(name).send(),
+        client.list_attached_role_policies().role_name(name).send()
+    );
+    let mut extra: Vec<String> = match inline {
+        Ok(out) => out
+            .policy_names
+            .into_iter()
+            .filter(|p| p != ROLE_POLICY_NAME)
+            .map(|p| format!("inline `{p}`"))
+            .collect(),
+        Err(e) if errors::is_not_found(&e) => Vec::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("failed to list the policies of role `{name}`"));
+        }
+    };
+    match attached {
+        Ok(out) => extra.extend(
+            out.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .map(|arn| format!("managed `{arn}`")),
+        ),
+        Err(e) if errors::is_not_found(&e) => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("failed to list the managed policies attached to role `{name}`")
+            });
+        }
+    }
+    Ok(extra)
 }
 
 fn tag_value<'a>(role: &'a Role, key: &str) -> Option<&'a str> {

@@ -26,6 +26,8 @@ pub struct Status {
     pub region: String,
     /// The stream, `null` when missing.
     pub stream: Option<StreamStatus>,
+    /// The consumer's role, `null` when missing.
+    pub role: Option<RoleStatus>,
     /// The consumer function, `null` when missing.
     pub function: Option<FunctionStatus>,
     /// Event source mappings from the function to the stream.
@@ -60,6 +62,17 @@ pub struct ShardStatus {
     pub starting_hash_key: String,
     /// Highest hash key (decimal; 128-bit).
     pub ending_hash_key: String,
+}
+
+/// The consumer's IAM role.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleStatus {
+    /// Name.
+    pub name: String,
+    /// Ownership tag.
+    pub owner: Owner,
+    /// Policies kstream did not put there (``inline `name` `` / ``managed `arn` ``).
+    pub extra_policies: Vec<String>,
 }
 
 /// The consumer function.
@@ -145,6 +158,11 @@ impl Status {
                     })
                     .unwrap_or_default(),
             }),
+            role: observed.role.as_ref().map(|r| RoleStatus {
+                name: desired.consumer.role_name.clone(),
+                owner: r.owner.clone(),
+                extra_policies: r.extra_policies.clone(),
+            }),
             function: observed.function.as_ref().map(|f| FunctionStatus {
                 name: desired.consumer.function_name.clone(),
                 state: f.state.clone(),
@@ -216,6 +234,22 @@ impl Status {
                 }
             }
             None => rows.push(missing("stream", &desired.stream.name)),
+        }
+        match &self.role {
+            Some(r) => rows.push([
+                "role".into(),
+                r.name.clone(),
+                "exists".into(),
+                match r.extra_policies.as_slice() {
+                    [] => owner_note(&r.owner).trim_start().to_string(),
+                    extra => format!(
+                        "also has policies kstream did not put there: {}{}",
+                        extra.join(", "),
+                        owner_note(&r.owner)
+                    ),
+                },
+            ]),
+            None => rows.push(missing("role", &desired.consumer.role_name)),
         }
         match &self.function {
             Some(f) => rows.push([
@@ -342,7 +376,8 @@ mod tests {
     use super::*;
     use crate::config::{Architecture, StartingPosition};
     use crate::model::{
-        MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedStream,
+        MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedRole,
+        ObservedStream,
     };
 
     fn desired() -> Desired {
@@ -371,7 +406,16 @@ mod tests {
                 encrypted: true,
                 policy: None,
             }),
-            role: None,
+            role: Some(ObservedRole {
+                arn: "arn:aws:iam::000000000000:role/demo-consumer-role".into(),
+                owner: Owner::This,
+                trust_policy: serde_json::Value::Null,
+                policy: None,
+                region: None,
+                extra_policies: vec![
+                    "managed `arn:aws:iam::aws:policy/AdministratorAccess`".into(),
+                ],
+            }),
             function: Some(ObservedFunction {
                 arn: "arn:aws:lambda:us-east-1:000000000000:function:demo-consumer".into(),
                 owner: Owner::Untagged,
@@ -425,6 +469,7 @@ RESOURCE  NAME                  STATE    DETAILS
 stream    demo-events           ACTIVE   PROVISIONED, 2 open shards, retention 24 h
   shard   shardId-000000000000  open     hash keys 0 to 170141183460469231731687303715884105727
   shard   shardId-000000000001  open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
+role      demo-consumer-role    exists   also has policies kstream did not put there: managed `arn:aws:iam::aws:policy/AdministratorAccess`
 function  demo-consumer         Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
 mapping   1a2b                  Enabled  batch size 100, starting position TRIM_HORIZON
 bucket    demo-bucket-1234      exists   10000+ objects
@@ -440,11 +485,12 @@ bucket    demo-bucket-1234      exists   10000+ objects
         let expected = "\
 deployment `demo` in us-east-1
 
-RESOURCE  NAME              STATE    DETAILS
-stream    demo-events       missing
-function  demo-consumer     missing
-mapping   -                 missing
-bucket    demo-bucket-1234  missing
+RESOURCE  NAME                STATE    DETAILS
+stream    demo-events         missing
+role      demo-consumer-role  missing
+function  demo-consumer       missing
+mapping   -                   missing
+bucket    demo-bucket-1234    missing
 ";
         assert_eq!(text, expected);
         let json = serde_json::to_value(&status).unwrap();

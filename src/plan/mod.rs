@@ -201,6 +201,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Resources that block `apply`.
     pub conflicts: Vec<Conflict>,
+    /// What deserves attention though it is no change (e.g. policies on the role that kstream
+    /// did not put there).
+    pub warnings: Vec<String>,
     /// Provisioned shard-hours per month once applied (cost hint; Kinesis is billed per shard-hour).
     pub shard_hours_per_month: u32,
     /// What the executor runs; `changes` is its view.
@@ -252,6 +255,7 @@ impl Plan {
             mode: Mode::Apply,
             changes: view::apply(&phases, desired),
             conflicts,
+            warnings: view::warnings(desired, observed, Mode::Apply),
             shard_hours_per_month: desired.stream.shard_count * HOURS_PER_MONTH,
             steps: Steps::Apply(steps),
         }
@@ -268,6 +272,7 @@ impl Plan {
             mode: Mode::Destroy,
             changes: view::destroy(&steps),
             conflicts: Vec::new(),
+            warnings: view::warnings(desired, observed, Mode::Destroy),
             shard_hours_per_month: 0,
             steps: Steps::Destroy(Box::new(steps)),
         }

@@ -54,6 +54,7 @@ fn converged(d: &Desired) -> Observed {
             owner: Owner::This,
             trust_policy: d.trust_policy(),
             policy: Some(d.role_policy(ARN)),
+            extra_policies: Vec::new(),
             region: Some(d.region.clone()),
         }),
         function: Some(ObservedFunction {
@@ -445,4 +446,31 @@ fn bucket_policy_statements_kstream_did_not_write_are_kept() {
     // Both statements present: converged.
     observed.bucket.as_mut().unwrap().policy = Some(put);
     assert!(Plan::apply(&d, &observed, ApplyOptions::default()).is_empty());
+}
+
+#[test]
+fn policies_kstream_did_not_put_on_the_role_are_a_warning_not_a_change() {
+    let d = desired();
+    let mut observed = converged(&d);
+    observed.role.as_mut().unwrap().extra_policies = vec![
+        "inline `debug`".into(),
+        "managed `arn:aws:iam::aws:policy/AdministratorAccess`".into(),
+    ];
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert!(plan.is_empty(), "{plan:#?}");
+    insta::assert_snapshot!("role_extra_policies", plan.render(false));
+    let destroy = Plan::destroy(&d, &observed, DestroyOptions::default());
+    assert!(
+        destroy.warnings[0]
+            .contains("destroy deletes the inline ones and detaches the managed ones"),
+        "{:?}",
+        destroy.warnings
+    );
+    // Without them, no warning.
+    observed.role.as_mut().unwrap().extra_policies.clear();
+    assert!(
+        Plan::apply(&d, &observed, ApplyOptions::default())
+            .warnings
+            .is_empty()
+    );
 }

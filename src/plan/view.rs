@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use kstream_contract::env;
 
-use crate::model::{Desired, HANDLER, REGION_TAG, RUNTIME};
+use crate::model::{Desired, HANDLER, Observed, Owner, REGION_TAG, RUNTIME};
 
 use super::diff::Phases;
 use super::steps::{
@@ -503,6 +503,9 @@ impl Plan {
                 "plan: {create} to create, {update} to update, {delete} to delete"
             );
         }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "{} {warning}", paint("33", "warning:"));
+        }
         if self.mode == Mode::Apply {
             let _ = writeln!(
                 out,
@@ -533,4 +536,29 @@ fn plural(n: u32) -> &'static str {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// What deserves attention though it is no change: policies on the role that kstream did not
+/// put there (they widen what the consumer may do; `destroy` removes them with the role).
+pub(super) fn warnings(desired: &Desired, observed: &Observed, mode: Mode) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(role) = &observed.role
+        && role.owner == Owner::This
+        && !role.extra_policies.is_empty()
+    {
+        let name = &desired.consumer.role_name;
+        let list = role.extra_policies.join(", ");
+        warnings.push(match mode {
+            Mode::Apply => format!(
+                "role `{name}` has policies kstream did not put there: {list}; the consumer may do \
+                 more than it needs: review them, or remove them with `aws iam delete-role-policy` / \
+                 `aws iam detach-role-policy`"
+            ),
+            Mode::Destroy => format!(
+                "role `{name}` has policies kstream did not put there: {list}; destroy deletes the \
+                 inline ones and detaches the managed ones with the role"
+            ),
+        });
+    }
+    warnings
 }

@@ -736,3 +736,53 @@ fn bucket_policy_keeps_statements_kstream_did_not_write() {
     assert_eq!(statements[1], ours["Statement"][0], "{merged:#}");
     assert_converged(&d.json(&["apply", "--yes"]));
 }
+
+#[test]
+fn policies_added_to_the_role_by_someone_else_are_reported() {
+    let d = Deployment::new("extrapol");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    d.ok(&["apply", "--yes"]);
+    rt.block_on(async {
+        aws.iam
+            .put_role_policy()
+            .role_name(d.role())
+            .policy_name("debug-access")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .expect("put a foreign inline policy");
+    });
+    let plan = d.ok(&["plan"]);
+    let text = stdout(&plan);
+    assert!(
+        text.contains(&format!(
+            "warning: role `{}` has policies kstream did not put there: inline `debug-access`",
+            d.role()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("no changes"),
+        "a warning, not a change:\n{text}"
+    );
+    let status = d.json(&["status"]);
+    assert_eq!(
+        status["role"]["extra_policies"],
+        serde_json::json!(["inline `debug-access`"]),
+        "{status:#}"
+    );
+    // `apply` leaves it alone: still converged, and the policy is still there.
+    assert_converged(&d.json(&["apply", "--yes"]));
+    rt.block_on(async {
+        aws.iam
+            .get_role_policy()
+            .role_name(d.role())
+            .policy_name("debug-access")
+            .send()
+            .await
+            .expect("apply keeps the foreign policy");
+    });
+}

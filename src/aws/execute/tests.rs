@@ -367,9 +367,23 @@ impl World {
         if for_destroy {
             replay.expect(Service::S3, [self.no_object_versions()]);
         }
-        replay.expect(
+        replay.expect(Service::Iam, [self.iam("GetRole", &self.role_xml())]);
+        replay.expect_any_order(
             Service::Iam,
-            [self.iam("GetRole", &self.role_xml()), self.role_policy()],
+            [
+                self.role_policy(),
+                self.iam(
+                    "ListRolePolicies",
+                    &format!(
+                        "<PolicyNames><member>{ROLE_POLICY_NAME}</member></PolicyNames>\
+                         <IsTruncated>false</IsTruncated>"
+                    ),
+                ),
+                self.iam(
+                    "ListAttachedRolePolicies",
+                    "<AttachedPolicies/><IsTruncated>false</IsTruncated>",
+                ),
+            ],
         );
         self.expect_queue(replay);
         self.expect_log_group(replay);
