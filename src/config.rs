@@ -62,6 +62,37 @@ impl Architecture {
     }
 }
 
+/// The stream's capacity mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamMode {
+    /// A fixed number of shards, billed per shard-hour.
+    Provisioned,
+    /// Shards managed by Kinesis, billed per GB written and read.
+    OnDemand,
+}
+
+impl StreamMode {
+    /// Every mode, in the order messages list them.
+    pub const ALL: [StreamMode; 2] = [StreamMode::Provisioned, StreamMode::OnDemand];
+
+    /// The name in `deploy.toml`: `provisioned` or `on_demand`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "provisioned",
+            StreamMode::OnDemand => "on_demand",
+        }
+    }
+
+    /// The name in the Kinesis API: `PROVISIONED` or `ON_DEMAND`.
+    pub const fn as_aws(self) -> &'static str {
+        match self {
+            StreamMode::Provisioned => "PROVISIONED",
+            StreamMode::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
 /// Where a new event source mapping starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -137,7 +168,9 @@ pub struct Config {
 pub struct StreamConfig {
     /// Kinesis stream name: 1-128 of `[a-zA-Z0-9_.-]`.
     pub name: String,
-    /// Shards of the PROVISIONED stream: 1-1000 (default 2).
+    /// Capacity mode (default provisioned).
+    pub mode: StreamMode,
+    /// Shards of the PROVISIONED stream: 1-1000 (default 2); unused ON_DEMAND.
     pub shard_count: u32,
     /// How long records stay readable, in hours: 24-8760 (default 24).
     pub retention_hours: u32,
@@ -165,6 +198,10 @@ pub struct ConsumerConfig {
     pub architecture: Architecture,
     /// Most records per invocation: 1-10000 (default 100).
     pub batch_size: u32,
+    /// Concurrent batches per shard: 1-10 (default 1).
+    pub parallelization_factor: u32,
+    /// Longest the mapping gathers records before invoking, in seconds: 0-300 (default 0).
+    pub maximum_batching_window_s: u32,
     /// Where a new event source mapping starts reading (default `TRIM_HORIZON`).
     pub starting_position: StartingPosition,
     /// Retries of a failed batch: -1 (until the records expire) to 10000 (default 10).

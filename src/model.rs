@@ -210,6 +210,8 @@ impl Desired {
     pub fn mapping(&self) -> MappingSettings {
         MappingSettings {
             batch_size: self.consumer.batch_size,
+            parallelization_factor: self.consumer.parallelization_factor,
+            maximum_batching_window_s: self.consumer.maximum_batching_window_s,
             maximum_retry_attempts: self.consumer.maximum_retry_attempts,
             bisect_batch_on_function_error: self.consumer.bisect_batch_on_function_error,
             maximum_record_age_s: self.consumer.maximum_record_age_s,
@@ -359,6 +361,10 @@ impl<'a> Arn<'a> {
 pub struct MappingSettings {
     /// Records per batch.
     pub batch_size: u32,
+    /// Concurrent batches per shard.
+    pub parallelization_factor: u32,
+    /// Longest the mapping gathers records before invoking, in seconds.
+    pub maximum_batching_window_s: u32,
     /// Retries of a failing batch (-1 = until expiry).
     pub maximum_retry_attempts: i32,
     /// Split a failing batch in two.

@@ -95,8 +95,8 @@ async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> 
             for update in updates {
                 match update {
                     StreamUpdate::AdoptTag(tags) => aws::stream::tag(client, name, tags).await?,
-                    StreamUpdate::ToProvisioned { .. } => {
-                        aws::stream::set_provisioned(client, progress, arn, name).await?
+                    StreamUpdate::Mode { to, .. } => {
+                        aws::stream::set_mode(client, progress, arn, name, *to).await?
                     }
                     StreamUpdate::ShardCount { from, to } => {
                         aws::stream::set_shard_count(client, progress, name, *from, *to).await?

@@ -20,6 +20,9 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
         state: m.state().unwrap_or_default().to_string(),
         settings: MappingSettings {
             batch_size: m.batch_size().unwrap_or(100).max(0) as u32,
+            parallelization_factor: m.parallelization_factor().unwrap_or(1).max(1) as u32,
+            maximum_batching_window_s: m.maximum_batching_window_in_seconds().unwrap_or(0).max(0)
+                as u32,
             maximum_retry_attempts: m.maximum_retry_attempts().unwrap_or(-1),
             bisect_batch_on_function_error: m.bisect_batch_on_function_error().unwrap_or(false),
             maximum_record_age_s: m.maximum_record_age_in_seconds().unwrap_or(-1),
@@ -135,6 +138,10 @@ pub async fn create(
                 .event_source_arn(stream_arn)
                 .starting_position(position.clone())
                 .batch_size(settings.batch_size as i32)
+                .parallelization_factor(settings.parallelization_factor as i32)
+                .maximum_batching_window_in_seconds(settings.maximum_batching_window_s as i32)
+                .parallelization_factor(settings.parallelization_factor as i32)
+                .maximum_batching_window_in_seconds(settings.maximum_batching_window_s as i32)
                 .maximum_retry_attempts(settings.maximum_retry_attempts)
                 .bisect_batch_on_function_error(settings.bisect_batch_on_function_error)
                 .maximum_record_age_in_seconds(settings.maximum_record_age_s)

@@ -104,13 +104,15 @@ pub async fn create(client: &Client, progress: &Progress, spec: &StreamSpec) -> 
     let mut req = client
         .create_stream()
         .stream_name(name)
-        .shard_count(spec.shard_count as i32)
         .stream_mode_details(
             StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
+                .stream_mode(StreamMode::from(spec.mode.as_aws()))
                 .build()
                 .context("stream mode details")?,
         );
+    if spec.mode == crate::config::StreamMode::Provisioned {
+        req = req.shard_count(spec.shard_count as i32);
+    }
     for (k, v) in &spec.tags {
         req = req.tags(k, v);
     }
@@ -142,7 +144,11 @@ pub async fn create(client: &Client, progress: &Progress, spec: &StreamSpec) -> 
         )
         .await?;
     }
-    if stream.open_shards != spec.shard_count {
+    if stream.mode != spec.mode.as_aws() {
+        set_mode(client, progress, &stream.arn, name, spec.mode).await?;
+    }
+    if spec.mode == crate::config::StreamMode::Provisioned && stream.open_shards != spec.shard_count
+    {
         set_shard_count(client, progress, name, stream.open_shards, spec.shard_count).await?;
     }
     Ok(stream.arn)
@@ -242,26 +248,28 @@ pub async fn set_retention(
     wait_active(client, progress, name).await.map(|_| ())
 }
 
-/// Switch the stream to PROVISIONED mode, then wait for `ACTIVE`.
-pub async fn set_provisioned(
+/// Switch the stream's capacity mode, then wait for `ACTIVE`.
+pub async fn set_mode(
     client: &Client,
     progress: &Progress,
     arn: &str,
     name: &str,
+    mode: crate::config::StreamMode,
 ) -> Result<()> {
-    progress.step(&format!("switching stream `{name}` to PROVISIONED"));
+    let to = mode.as_aws();
+    progress.step(&format!("switching stream `{name}` to {to}"));
     client
         .update_stream_mode()
         .stream_arn(arn)
         .stream_mode_details(
             StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
+                .stream_mode(StreamMode::from(to))
                 .build()
                 .context("stream mode details")?,
         )
         .send()
         .await
-        .with_context(|| format!("failed to switch stream `{name}` to PROVISIONED"))?;
+        .with_context(|| format!("failed to switch stream `{name}` to {to}"))?;
     wait_active(client, progress, name).await.map(|_| ())
 }
 

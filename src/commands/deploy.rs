@@ -63,22 +63,39 @@ pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions, yes: bool) -> R
 
 /// Before a plan that deletes something: unless `--yes`, ask for the deployment's name on
 /// the terminal, as Terraform does; without a terminal, refuse (exit code 2).
+/// The same before a switch of the stream's capacity mode (billing changes; AWS allows two
+/// switches per 24 hours), so that an ON_DEMAND stream is never switched back silently.
 fn confirm(plan: &Plan, verb: &str, yes: bool) -> Result<()> {
     let (_, _, deletes) = plan.counts();
-    if yes || deletes == 0 {
+    let switch = plan.mode_switch();
+    if yes || (deletes == 0 && switch.is_none()) {
         return Ok(());
     }
     let name = &plan.deployment;
-    let question = format!(
-        "kstream: `{verb}` deletes {deletes} resource{} of deployment `{name}`, as listed above; what they hold is lost.\n  type the deployment name to confirm: ",
-        if deletes == 1 { "" } else { "s" }
-    );
+    let (does, would) = match &switch {
+        Some((stream, from, to)) if deletes == 0 => (
+            format!(
+                "switches stream `{stream}` from {from} to {to}, which changes its billing and counts toward AWS's two switches per 24 hours"
+            ),
+            format!("would switch stream `{stream}` from {from} to {to}"),
+        ),
+        _ => (
+            format!(
+                "deletes {deletes} resource{} of deployment `{name}`, as listed above; what they hold is lost",
+                if deletes == 1 { "" } else { "s" }
+            ),
+            format!(
+                "would delete {deletes} resource{}",
+                if deletes == 1 { "" } else { "s" }
+            ),
+        ),
+    };
+    let question = format!("kstream: `{verb}` {does}.\n  type the deployment name to confirm: ");
     match ui::ask_to_type(&question, name)? {
         Some(true) => Ok(()),
         Some(false) => bail!("{verb} cancelled: the answer was not `{name}`; nothing was changed"),
         None => Err(UsageError(format!(
-            "`kstream {verb}` would delete {deletes} resource{} and there is no terminal to confirm on; nothing was changed\n  hint: check the plan above, then run `kstream {verb} --yes`",
-            if deletes == 1 { "" } else { "s" }
+            "`kstream {verb}` {would} and there is no terminal to confirm on; nothing was changed\n  hint: check the plan above, then run `kstream {verb} --yes`"
         ))
         .into()),
     }

@@ -437,6 +437,8 @@ mod tests {
                 state: "Enabled".into(),
                 settings: MappingSettings {
                     batch_size: 100,
+                    parallelization_factor: 1,
+                    maximum_batching_window_s: 0,
                     maximum_retry_attempts: 10,
                     bisect_batch_on_function_error: true,
                     maximum_record_age_s: -1,

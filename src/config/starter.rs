@@ -34,11 +34,16 @@ name = {name}
 # Default: the AWS endpoints (`AWS_ENDPOINT_URL` is honoured too).
 # endpoint_url = "http://127.0.0.1:4566"
 
-# The Kinesis data stream, in PROVISIONED capacity mode. Required table.
+# The Kinesis data stream. Required table.
 [stream]
 # Stream name, unique in the account and region.
 # Required. 1 to 128 characters: ASCII letters, digits, `_`, `.` and `-`.
 name = {stream}
+# Capacity mode: "provisioned" (`shard_count` shards, billed per shard-hour) or
+# "on_demand" (Kinesis adds shards as the load grows, billed per GB; leave
+# `shard_count` out). A switch is planned explicitly and `apply` asks before it:
+# AWS allows two per 24 hours. Default: "provisioned".
+# mode = "provisioned"
 # Number of shards; each takes up to 1 MB/s or 1000 records/s of writes.
 # 1 to 1000 (the smallest default per-account shard quota of any region). Default: 2.
 shard_count = 2
@@ -72,6 +77,14 @@ timeout_s = 30
 architecture = "x86_64"
 # Most records passed to one invocation. 1 to 10000. Default: 100.
 batch_size = 100
+# Batches of one shard processed at once, in sequence-number order per
+# partition key: 1 to 10. Raise it when one invocation per shard cannot keep up
+# (`kstream plan` estimates it). Default: 1.
+parallelization_factor = 1
+# Longest the mapping gathers records before invoking the function, in seconds:
+# 0 to 300. Larger batches cost fewer invocations, at the price of latency.
+# Default: 0.
+maximum_batching_window_s = 0
 # Where reading starts when the mapping is first created (it cannot change
 # later): "TRIM_HORIZON" (the oldest retained record) or "LATEST" (only
 # records put after that). Default: "TRIM_HORIZON".

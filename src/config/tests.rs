@@ -136,7 +136,11 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ),
     (
         "bad-unknown-key.toml",
-        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `shard_count` and `retention_hours`",
+        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count` and `retention_hours`",
+    ),
+    (
+        "bad-stream-mode.toml",
+        "invalid config `tests/fixtures/config/bad-stream-mode.toml` at line 6, column 15: `stream.shard_count` applies to provisioned streams only, and `stream.mode` is \"on_demand\"\n  help: remove `shard_count`: Kinesis manages an on-demand stream's shards\ninvalid config `tests/fixtures/config/bad-stream-mode.toml` at line 12, column 26: `consumer.parallelization_factor` must be an integer from 1 to 10, got 11\ninvalid config `tests/fixtures/config/bad-stream-mode.toml` at line 13, column 29: `consumer.maximum_batching_window_s` must be an integer from 0 to 300, got 301",
     ),
     (
         "bad-unknown-table-typo.toml",
@@ -279,6 +283,7 @@ fn defaults_apply_when_consumer_is_absent() {
             endpoint_url: None,
             stream: StreamConfig {
                 name: "orders-stream".to_owned(),
+                mode: StreamMode::Provisioned,
                 shard_count: 2,
                 retention_hours: 24
             },
@@ -292,6 +297,8 @@ fn defaults_apply_when_consumer_is_absent() {
                 timeout_s: 30,
                 architecture: Architecture::X86_64,
                 batch_size: 100,
+                parallelization_factor: 1,
+                maximum_batching_window_s: 0,
                 starting_position: StartingPosition::TrimHorizon,
                 maximum_retry_attempts: 10,
                 bisect_batch_on_function_error: true,
@@ -319,6 +326,7 @@ fn every_key_can_be_set() {
             endpoint_url: Some("http://127.0.0.1:4566".to_owned()),
             stream: StreamConfig {
                 name: "full.stream_1".to_owned(),
+                mode: StreamMode::Provisioned,
                 shard_count: 4,
                 retention_hours: 48
             },
@@ -332,6 +340,8 @@ fn every_key_can_be_set() {
                 timeout_s: 60,
                 architecture: Architecture::Arm64,
                 batch_size: 500,
+                parallelization_factor: 4,
+                maximum_batching_window_s: 5,
                 starting_position: StartingPosition::Latest,
                 maximum_retry_attempts: -1,
                 bisect_batch_on_function_error: false,
@@ -778,11 +788,11 @@ fn unknown_keys_and_tables() {
     );
     assert_eq!(
         err(&with("[consumer]\nname = \"fn\"\n")),
-        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `maximum_record_age_s`, `on_failure`, `log_retention_days`, `key_prefix` and `zip`"
+        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `parallelization_factor`, `maximum_batching_window_s`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `maximum_record_age_s`, `on_failure`, `log_retention_days`, `key_prefix` and `zip`"
     );
     assert_eq!(
         err(&with("[stream.settings]\nmode = \"PROVISIONED\"\n")),
-        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `shard_count` and `retention_hours`"
+        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count` and `retention_hours`"
     );
     assert_eq!(
         err(&with("[bucket]\n")).lines().next().unwrap(),
@@ -1005,4 +1015,18 @@ fn enums_know_their_own_spelling() {
         );
     }
     assert_eq!(StartingPosition::from_aws("AT_TIMESTAMP"), None);
+}
+
+#[test]
+fn an_on_demand_stream_takes_no_shard_count() {
+    let config = ok(&with("").replace(
+        "name = \"demo-stream\"\n",
+        "name = \"demo-stream\"\nmode = \"on_demand\"\n",
+    ));
+    assert_eq!(config.stream.mode, StreamMode::OnDemand);
+    let report = err(&with("").replace(
+        "name = \"demo-stream\"\n",
+        "name = \"demo-stream\"\nmode = \"on-demand\"\n",
+    ));
+    assert!(report.contains("did you mean `\"on_demand\"`?"), "{report}");
 }

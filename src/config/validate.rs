@@ -9,14 +9,14 @@ use super::rules::Problem;
 use super::walk::{At, Cx, Reported, Table, value};
 use super::{
     Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, LOG_RETENTION_DAYS, OnFailure,
-    StartingPosition, StreamConfig,
+    StartingPosition, StreamConfig, StreamMode,
 };
 
 /// Top-level keys that hold values.
 pub(super) const ROOT_KEYS: &[&str] = &["name", "region", "endpoint_url"];
 /// Top-level keys that hold tables.
 pub(super) const ROOT_TABLES: &[&str] = &["stream", "bucket", "consumer"];
-pub(super) const STREAM_KEYS: &[&str] = &["name", "shard_count", "retention_hours"];
+pub(super) const STREAM_KEYS: &[&str] = &["name", "mode", "shard_count", "retention_hours"];
 pub(super) const BUCKET_KEYS: &[&str] = &["name"];
 pub(super) const CONSUMER_KEYS: &[&str] = &[
     "function_name",
@@ -25,6 +25,8 @@ pub(super) const CONSUMER_KEYS: &[&str] = &[
     "timeout_s",
     "architecture",
     "batch_size",
+    "parallelization_factor",
+    "maximum_batching_window_s",
     "starting_position",
     "maximum_retry_attempts",
     "bisect_batch_on_function_error",
@@ -85,6 +87,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Some(table) => stream(&mut cx, &table),
         None => StreamConfig {
             name: String::new(),
+            mode: StreamMode::Provisioned,
             shard_count: DEFAULT_SHARD_COUNT,
             retention_hours: DEFAULT_RETENTION_HOURS,
         },
@@ -121,8 +124,34 @@ fn stream(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamConfig {
     cx.unknown_keys(table, STREAM_KEYS, &[]);
     let name = cx.string(table, "name", rules::stream_name);
     let name = cx.required(table, "name", "\"<stream name>\"", name);
+    let mode = cx.choice(
+        table,
+        "mode",
+        &StreamMode::ALL,
+        StreamMode::as_str,
+        &[
+            ("on-demand", "on_demand"),
+            ("ondemand", "on_demand"),
+            ("ON_DEMAND", "on_demand"),
+            ("PROVISIONED", "provisioned"),
+        ],
+        StreamMode::Provisioned,
+    );
+    if mode == StreamMode::OnDemand
+        && let Some(count) = table.get("shard_count")
+    {
+        let key = table.key("shard_count");
+        let message = format!(
+            "`{key}` applies to provisioned streams only, and `{}` is \"on_demand\"",
+            table.key("mode")
+        );
+        let help =
+            Some("remove `shard_count`: Kinesis manages an on-demand stream's shards".into());
+        cx.report(count.span().start, key, Problem { message, help });
+    }
     StreamConfig {
         name: name.map(|at| at.value).unwrap_or_default(),
+        mode,
         shard_count: cx.unsigned(table, "shard_count", 1..=1000, DEFAULT_SHARD_COUNT),
         retention_hours: cx.unsigned(table, "retention_hours", 24..=8760, DEFAULT_RETENTION_HOURS),
     }
@@ -209,6 +238,8 @@ fn consumer(
             Architecture::X86_64,
         ),
         batch_size: cx.unsigned(table, "batch_size", 1..=10000, DEFAULT_BATCH_SIZE),
+        parallelization_factor: cx.unsigned(table, "parallelization_factor", 1..=10, 1),
+        maximum_batching_window_s: cx.unsigned(table, "maximum_batching_window_s", 0..=300, 0),
         starting_position: cx.choice(
             table,
             "starting_position",

@@ -1,5 +1,6 @@
 //! Desired × observed → typed steps, per resource. Pure: no I/O.
 
+use crate::config::StreamMode;
 use crate::model::{
     Desired, FAILURE_RETENTION_S, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy,
 };
@@ -114,6 +115,7 @@ fn stream(
         return Ok(StreamPhase::Create {
             spec: StreamSpec {
                 name: want.name.clone(),
+                mode: want.mode,
                 shard_count: want.shard_count,
                 retention_hours: want.retention_hours,
                 tags: desired.tags(),
@@ -125,12 +127,14 @@ fn stream(
     if ownership(Resource::Stream, &want.name, &have.owner, opts)? {
         updates.push(StreamUpdate::AdoptTag(desired.tags()));
     }
-    if have.mode != "PROVISIONED" {
-        updates.push(StreamUpdate::ToProvisioned {
+    if have.mode != want.mode.as_aws() {
+        updates.push(StreamUpdate::Mode {
             from: have.mode.clone(),
+            to: want.mode,
         });
     }
-    if have.open_shards != want.shard_count {
+    // Kinesis scales an ON_DEMAND stream itself.
+    if want.mode == StreamMode::Provisioned && have.open_shards != want.shard_count {
         updates.push(StreamUpdate::ShardCount {
             from: have.open_shards,
             to: want.shard_count,

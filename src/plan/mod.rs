@@ -5,6 +5,7 @@
 //! JSON form (`Change`s) from those same steps; `crate::aws::execute` runs them. Nothing in
 //! this module does I/O; every write `apply` makes is justified by a step here.
 
+mod capacity;
 mod diff;
 mod steps;
 #[cfg(test)]
@@ -17,6 +18,7 @@ use serde::Serialize;
 use crate::config::Architecture;
 use crate::model::{Desired, MappingSettings, Observed, Owner};
 
+pub use capacity::Capacity;
 pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
     FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
@@ -201,8 +203,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Resources that block `apply`.
     pub conflicts: Vec<Conflict>,
+    /// The stream's write capacity next to the consumer's estimated read capacity (`apply`).
+    pub capacity: Option<Capacity>,
     /// What deserves attention though it is no change (e.g. policies on the role that kstream
-    /// did not put there).
+    /// did not put there, a consumer that cannot keep up).
     pub warnings: Vec<String>,
     /// Provisioned shard-hours per month once applied (cost hint; Kinesis is billed per shard-hour).
     pub shard_hours_per_month: u32,
@@ -242,6 +246,8 @@ impl Plan {
     pub fn apply(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Plan {
         let mut conflicts = Vec::new();
         let phases = diff::apply(desired, observed, opts, &mut conflicts);
+        let open_shards = observed.stream.as_ref().map(|s| s.open_shards);
+        let capacity = Capacity::estimate(desired, open_shards);
         let steps = conflicts
             .is_empty()
             .then(|| phases.complete())
@@ -255,8 +261,17 @@ impl Plan {
             mode: Mode::Apply,
             changes: view::apply(&phases, desired),
             conflicts,
-            warnings: view::warnings(desired, observed, Mode::Apply),
-            shard_hours_per_month: desired.stream.shard_count * HOURS_PER_MONTH,
+            capacity: Some(capacity.clone()),
+            warnings: view::warnings(desired, observed, Mode::Apply)
+                .into_iter()
+                .chain(capacity.warning())
+                .collect(),
+            shard_hours_per_month: match desired.stream.mode {
+                crate::config::StreamMode::Provisioned => {
+                    desired.stream.shard_count * HOURS_PER_MONTH
+                }
+                crate::config::StreamMode::OnDemand => 0,
+            },
             steps: Steps::Apply(steps),
         }
     }
@@ -272,6 +287,7 @@ impl Plan {
             mode: Mode::Destroy,
             changes: view::destroy(&steps),
             conflicts: Vec::new(),
+            capacity: None,
             warnings: view::warnings(desired, observed, Mode::Destroy),
             shard_hours_per_month: 0,
             steps: Steps::Destroy(Box::new(steps)),
@@ -283,6 +299,24 @@ impl Plan {
     pub fn at_endpoint(mut self, endpoint: Option<String>) -> Plan {
         self.endpoint = endpoint;
         self
+    }
+
+    /// The stream's capacity-mode switch `apply` would make, as `(stream, from, to)` in
+    /// Kinesis's names: it changes billing and AWS allows two per 24 hours, so `apply` asks
+    /// first.
+    pub fn mode_switch(&self) -> Option<(String, String, String)> {
+        let Steps::Apply(Some(steps)) = &self.steps else {
+            return None;
+        };
+        let StreamPhase::Existing { name, updates, .. } = &steps.stream else {
+            return None;
+        };
+        updates.iter().find_map(|u| match u {
+            StreamUpdate::Mode { from, to } => {
+                Some((name.clone(), from.clone(), to.as_aws().to_string()))
+            }
+            _ => None,
+        })
     }
 
     /// The steps `apply` executes; an error when conflicts block it.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::config::{Architecture, StartingPosition};
+use crate::config::{Architecture, StartingPosition, StreamMode};
 use crate::model::{MappingSettings, RolePolicy};
 use crate::package::Artifact;
 
@@ -197,7 +197,7 @@ pub enum LogGroupUpdate {
 /// What the stream needs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamPhase {
-    /// Create it (tagged, PROVISIONED); a stream that appears meanwhile is converged to the
+    /// Create it (tagged, in its mode); a stream that appears meanwhile is converged to the
     /// same spec. The create returns the ARN.
     Create {
         /// The stream to create.
@@ -223,7 +223,9 @@ pub enum StreamPhase {
 pub struct StreamSpec {
     /// Stream name.
     pub name: String,
-    /// Open shards.
+    /// Capacity mode.
+    pub mode: StreamMode,
+    /// Open shards (PROVISIONED only).
     pub shard_count: u32,
     /// Retention in hours.
     pub retention_hours: u32,
@@ -236,10 +238,13 @@ pub struct StreamSpec {
 pub enum StreamUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
-    /// Switch the capacity mode to PROVISIONED.
-    ToProvisioned {
-        /// The mode it has now.
+    /// Switch the capacity mode (AWS allows two switches per 24 hours; `apply` asks first).
+    Mode {
+        /// The mode it has now, as Kinesis names it.
         from: String,
+        /// The mode wanted (switching to PROVISIONED keeps the open shards; a `ShardCount`
+        /// update follows when they differ).
+        to: StreamMode,
     },
     /// Reshard.
     ShardCount {

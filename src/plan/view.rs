@@ -20,7 +20,9 @@ impl Update {
         match self {
             Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
             Update::RegionTag { region } => format!("tags: add `kstream:region = {region}`"),
-            Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
+            Update::StreamMode { from, to } => {
+                format!("mode: {from} → {to} (AWS allows two switches per 24 hours)")
+            }
             Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
             Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
             Update::PublicAccessBlock => "block public access: off → on".into(),
@@ -51,6 +53,18 @@ impl Update {
                     parts.push(format!(
                         "batch_size: {} → {}",
                         from.batch_size, to.batch_size
+                    ));
+                }
+                if from.parallelization_factor != to.parallelization_factor {
+                    parts.push(format!(
+                        "parallelization_factor: {} → {}",
+                        from.parallelization_factor, to.parallelization_factor
+                    ));
+                }
+                if from.maximum_batching_window_s != to.maximum_batching_window_s {
+                    parts.push(format!(
+                        "maximum_batching_window_s: {} → {}",
+                        from.maximum_batching_window_s, to.maximum_batching_window_s
                     ));
                 }
                 if from.maximum_retry_attempts != to.maximum_retry_attempts {
@@ -207,9 +221,9 @@ fn stream(phase: &StreamPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     StreamUpdate::AdoptTag(_) => Update::AdoptTag,
-                    StreamUpdate::ToProvisioned { from } => Update::StreamMode {
+                    StreamUpdate::Mode { from, to } => Update::StreamMode {
                         from: from.clone(),
-                        to: "PROVISIONED".into(),
+                        to: to.as_aws().into(),
                     },
                     StreamUpdate::ShardCount { from, to } => Update::ShardCount {
                         from: *from,
@@ -503,10 +517,18 @@ impl Plan {
                 "plan: {create} to create, {update} to update, {delete} to delete"
             );
         }
+        if let Some(capacity) = &self.capacity {
+            let _ = writeln!(out, "{}", capacity.describe());
+        }
         for warning in &self.warnings {
             let _ = writeln!(out, "{} {warning}", paint("33", "warning:"));
         }
-        if self.mode == Mode::Apply {
+        if self.mode == Mode::Apply && self.shard_hours_per_month == 0 {
+            let _ = writeln!(
+                out,
+                "cost: an on-demand stream: Kinesis bills it per stream-hour and per GB written and read"
+            );
+        } else if self.mode == Mode::Apply {
             let _ = writeln!(
                 out,
                 "cost: {} provisioned shard-hours per month (Kinesis bills every shard-hour; it is not in the free tier)",
@@ -519,6 +541,11 @@ impl Plan {
 
 /// `1460` → `1,460`.
 pub(super) fn thousands(n: u32) -> String {
+    thousands_u64(u64::from(n))
+}
+
+/// `1460` → `1,460`.
+pub(super) fn thousands_u64(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

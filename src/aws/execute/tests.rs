@@ -72,6 +72,7 @@ impl World {
     fn stream_spec(&self) -> StreamSpec {
         let s = &self.desired.stream;
         StreamSpec {
+            mode: crate::config::StreamMode::Provisioned,
             name: s.name.clone(),
             shard_count: s.shard_count,
             retention_hours: s.retention_hours,
