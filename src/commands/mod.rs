@@ -39,8 +39,19 @@ pub struct ChangesPresent;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Exit code for an error: 2 for a bad config or usage, 1 otherwise.
+/// Exit code for an error: 2 for a bad config or usage, 128 + the signal's number for a run
+/// a signal stopped (130 for SIGINT, 143 for SIGTERM), 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if let Some(code) = err.chain().find_map(|e| {
+        e.downcast_ref::<crate::aws::execute::Stopped>()
+            .map(|s| s.exit_code())
+            .or_else(|| {
+                e.downcast_ref::<crate::interrupt::Interrupted>()
+                    .map(|i| i.0.exit_code())
+            })
+    }) {
+        return ExitCode::from(code);
+    }
     if err.chain().any(|e| {
         e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
     }) {
