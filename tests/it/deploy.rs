@@ -338,6 +338,56 @@ fn interrupted_apply_and_destroy_converge() {
 }
 
 #[test]
+fn a_signal_stops_apply_and_destroy_between_steps_and_a_rerun_converges() {
+    let d = Deployment::new("sig");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    let bound = Duration::from_secs(180);
+    // Ctrl-C during the first phase (stream ∥ bucket ∥ role ∥ queue ∥ log group): the calls in
+    // flight finish, the function and the mapping are never started.
+    let run = d.signal_at_first_step(&["apply", "--yes"], "kstream: applying", &["INT"], bound);
+    assert!(run.sent, "apply finished before the first step:\n{}", run.stderr);
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    for line in [
+        "kstream: SIGINT received: finishing the calls in flight of apply, starting nothing new",
+        "kstream: stopped after ",
+        &format!("  not started: function `{}`", d.function()),
+        &format!("  not started: mapping `{} → {}`", d.stream(), d.function()),
+        "error: apply stopped by SIGINT: ",
+        "hint: run `kstream apply` again to finish",
+    ] {
+        assert!(run.stderr.contains(line), "no {line:?} in:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("creating function"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let function = rt.block_on(aws.lambda.get_function().function_name(d.function()).send());
+    assert!(function.is_err(), "the function was created after the signal");
+    d.ok(&["apply", "--yes"]);
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+    assert_converged(&d.json(&["apply"]));
+
+    // SIGTERM (what CI runners send) stops destroy the same way, with 128 + 15.
+    let destroy = ["destroy", "--force", "--yes"];
+    let run = d.signal_at_first_step(&destroy, "kstream: destroying", &["TERM"], bound);
+    assert!(run.sent, "destroy finished before the first step:\n{}", run.stderr);
+    assert_eq!(run.code, Some(143), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: destroy stopped by SIGTERM: "),
+        "{}",
+        run.stderr
+    );
+    // The mapping is deleted first, alone; the role comes after the function and its logs.
+    assert!(
+        run.stderr.contains(&format!("  not started: role `{}`", d.role())),
+        "{}",
+        run.stderr
+    );
+
+    d.ok(&destroy);
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+}
+
+#[test]
 fn destroy_without_yes_or_terminal_refuses_and_deletes_nothing() {
     let d = Deployment::new("ask");
     let rt = rt();

@@ -312,6 +312,86 @@ impl Deployment {
     }
 }
 
+/// What a run that was sent signals did: its exit code and its stderr.
+pub struct Signalled {
+    /// The exit code (`None`: ended by a signal's default action).
+    pub code: Option<i32>,
+    /// All of stderr.
+    pub stderr: String,
+    /// Whether the signals were sent (false: it finished before the first step line).
+    pub sent: bool,
+}
+
+impl Deployment {
+    /// Run `kstream <args>` and, at the first progress line after the line containing `from`,
+    /// send it `signals` (`kill -s` names: `INT`, `TERM`), 300 ms apart; kill it and fail the
+    /// test if it has not ended `deadline` after starting.
+    pub fn signal_at_first_step(
+        &self,
+        args: &[&str],
+        from: &str,
+        signals: &[&str],
+        deadline: Duration,
+    ) -> Signalled {
+        let config = self.config();
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        let mut child = command(self.dir.path(), &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kstream");
+        let pid = child.id().to_string();
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let start = Instant::now();
+        let (mut text, mut counting, mut sent) = (String::new(), false, false);
+        loop {
+            let left = deadline.saturating_sub(start.elapsed());
+            match received.recv_timeout(left) {
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                    if counting && !sent && line.starts_with("  ") {
+                        for (i, signal) in signals.iter().enumerate() {
+                            if i > 0 {
+                                std::thread::sleep(Duration::from_millis(300));
+                            }
+                            let status = Command::new("kill")
+                                .args(["-s", signal, &pid])
+                                .status()
+                                .expect("run kill");
+                            assert!(status.success(), "kill -s {signal} {pid} failed");
+                        }
+                        sent = true;
+                    }
+                    counting |= line.contains(from);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("kstream {args:?} did not end within {deadline:?}:\n{text}");
+                }
+            }
+        }
+        let status = child.wait().expect("wait for kstream");
+        Signalled {
+            code: status.code(),
+            stderr: text,
+            sent,
+        }
+    }
+}
+
 impl Drop for Deployment {
     /// Best effort: leave LocalStack clean even when a test fails.
     fn drop(&mut self) {
