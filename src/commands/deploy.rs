@@ -16,11 +16,24 @@ use crate::package::Artifact;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
 use crate::ui::{self, Progress};
 
+/// Which consumer zip a plan compares the function's code with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Consumer {
+    /// Build (or read the prebuilt) zip, as `apply` deploys it.
+    Build,
+    /// `plan --no-build`: the last packaged zip, or none (the code is not compared).
+    LastPackaged,
+}
+
 /// `plan` (`apply = None`) and `apply` (`Some(yes)`); returns whether the plan had changes.
-pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>) -> Result<bool> {
-    let artifact = super::package::package_consumer(&ctx.config)?;
+pub(super) async fn plan(
+    ctx: &Context,
+    opts: ApplyOptions,
+    apply: Option<bool>,
+    consumer: Consumer,
+) -> Result<bool> {
     let started = Instant::now();
-    let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
+    let (clients, desired, observed) = read(ctx, Some(consumer), false).await?;
     let plan = Plan::apply(&desired, &observed, opts).at_endpoint(clients.endpoint.clone());
     print_plan(ctx, &plan)?;
     let Some(yes) = apply else {
@@ -141,15 +154,21 @@ fn confirm(plan: &Plan, verb: &str, yes: bool) -> Result<()> {
     }
 }
 
-/// Connect and observe the deployment, as `plan`, `apply` and `destroy` all start
-/// (`for_destroy` also checks whether the bucket holds objects).
+/// Connect, check who the credentials are (before any build: bad credentials fail in
+/// seconds), get the consumer zip, and observe the deployment, as `plan`, `apply` and
+/// `destroy` all start (`for_destroy` also checks whether the bucket holds objects).
 async fn read(
     ctx: &Context,
-    artifact: Option<Artifact>,
+    consumer: Option<Consumer>,
     for_destroy: bool,
 ) -> Result<(Clients, Desired, Observed)> {
     let clients = ctx.clients().await?;
     let account = read_account(&clients).await?;
+    let artifact: Option<Artifact> = match consumer {
+        Some(Consumer::Build) => Some(super::package::package_consumer(&ctx.config)?),
+        Some(Consumer::LastPackaged) => super::package::last_consumer(&ctx.config)?,
+        None => None,
+    };
     let desired = Desired::new(&ctx.config, clients.region.clone(), account, artifact);
     eprintln!(
         "kstream: reading deployment `{}` in {}",

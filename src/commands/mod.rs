@@ -88,7 +88,12 @@ async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            let changes = deploy::plan(ctx, opts, None).await?;
+            let consumer = if args.no_build {
+                deploy::Consumer::LastPackaged
+            } else {
+                deploy::Consumer::Build
+            };
+            let changes = deploy::plan(ctx, opts, None, consumer).await?;
             if changes && args.detailed_exitcode {
                 return Err(ChangesPresent.into());
             }
@@ -98,7 +103,9 @@ async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            deploy::plan(ctx, opts, Some(args.yes)).await.map(|_| ())
+            deploy::plan(ctx, opts, Some(args.yes), deploy::Consumer::Build)
+                .await
+                .map(|_| ())
         }
         Command::Destroy(args) => {
             let opts = DestroyOptions { force: args.force };

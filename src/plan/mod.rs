@@ -203,9 +203,22 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Provisioned shard-hours per month once applied (cost hint; Kinesis is billed per shard-hour).
     pub shard_hours_per_month: u32,
+    /// What the function's code was compared with (apply plans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
     /// What the executor runs; `changes` is its view.
     #[serde(skip)]
     steps: Steps,
+}
+
+/// What an apply plan compared the function's code with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Code {
+    /// Whether the deployed code was compared with a consumer zip; when not (`plan
+    /// --no-build` without a packaged zip), the plan shows no code change whatever runs.
+    pub compared: bool,
+    /// The zip it was compared with.
+    pub zip: Option<std::path::PathBuf>,
 }
 
 /// The typed steps of a plan.
@@ -253,6 +266,10 @@ impl Plan {
             changes: view::apply(&phases, desired),
             conflicts,
             shard_hours_per_month: desired.stream.shard_count * HOURS_PER_MONTH,
+            code: Some(Code {
+                compared: desired.artifact.is_some(),
+                zip: desired.artifact.as_ref().map(|a| a.path.clone()),
+            }),
             steps: Steps::Apply(steps),
         }
     }
@@ -269,6 +286,7 @@ impl Plan {
             changes: view::destroy(&steps),
             conflicts: Vec::new(),
             shard_hours_per_month: 0,
+            code: None,
             steps: Steps::Destroy(Box::new(steps)),
         }
     }

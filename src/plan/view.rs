@@ -503,6 +503,12 @@ impl Plan {
                 "plan: {create} to create, {update} to update, {delete} to delete"
             );
         }
+        if self.code.as_ref().is_some_and(|c| !c.compared) {
+            let _ = writeln!(
+                out,
+                "note: the function's code was not compared: there is no packaged consumer zip (`kstream package` writes one; `plan` without `--no-build` builds it)"
+            );
+        }
         if self.mode == Mode::Apply {
             let _ = writeln!(
                 out,

@@ -312,6 +312,67 @@ impl Deployment {
     }
 }
 
+/// A checkout-like kstream workspace in `dir` (a `Cargo.toml` with the `consumer` member, no
+/// `target/`), where building is a fake: `cargo` and `cargo-lambda` only create
+/// `<dir>/built` and fail. Returns the command for `kstream <args>` there with the fakes first
+/// on PATH (and as `CARGO`), and the marker's path.
+pub struct FakeWorkspace {
+    /// The workspace.
+    pub root: PathBuf,
+    /// Exists once anything tried to build.
+    pub built: PathBuf,
+    bin: PathBuf,
+}
+
+impl FakeWorkspace {
+    pub fn new(dir: &Path) -> FakeWorkspace {
+        let root = dir.to_path_buf();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"consumer\"]\n",
+        )
+        .expect("write Cargo.toml");
+        std::fs::create_dir_all(root.join("consumer")).expect("consumer dir");
+        std::fs::write(
+            root.join("consumer/Cargo.toml"),
+            "[package]\nname = \"consumer\"\n",
+        )
+        .expect("write consumer/Cargo.toml");
+        let bin = root.join("fake-bin");
+        std::fs::create_dir_all(&bin).expect("fake bin dir");
+        let built = root.join("built");
+        for program in ["cargo", "cargo-lambda"] {
+            let path = bin.join(program);
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\ntouch '{}'\nexit 1\n", built.display()),
+            )
+            .expect("write fake");
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod fake");
+        }
+        FakeWorkspace { root, built, bin }
+    }
+
+    /// `kstream <args>` in the workspace, building only with the fakes.
+    pub fn kstream(&self, args: &[&str]) -> Output {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.bin.clone()];
+        paths.extend(std::env::split_paths(&path));
+        command(&self.root, args)
+            .env("PATH", std::env::join_paths(paths).expect("PATH"))
+            .env("CARGO", self.bin.join("cargo"))
+            .output()
+            .expect("run kstream")
+    }
+
+    /// Where `kstream package` writes the x86_64 zip in this workspace.
+    pub fn packaged_zip(&self) -> PathBuf {
+        self.root.join("target/kstream/x86_64/bootstrap.zip")
+    }
+}
+
 /// What a run that was sent signals did: its exit code and its stderr.
 pub struct Signalled {
     /// The exit code (`None`: ended by a signal's default action).
