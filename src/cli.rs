@@ -60,7 +60,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what `apply` would create, update or delete (makes no change)
-    #[command(after_help = "Example:\n  kstream plan --config deploy.toml")]
+    #[command(
+        after_help = "The credentials are checked first (STS GetCallerIdentity), so bad ones fail before the consumer is built; the plan compares the built consumer's code with the function's.\n\nExamples:\n  kstream plan --config deploy.toml\n  kstream plan --no-build           no build: the last packaged zip, if any"
+    )]
     Plan(PlanCommandArgs),
     /// Create or update the deployment until it matches the config
     #[command(
@@ -169,6 +171,10 @@ pub struct PlanCommandArgs {
     /// usage or config error), as `terraform plan -detailed-exitcode` does
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Do not build the consumer: compare the function's code with the last packaged zip
+    /// (`kstream package`, `apply`), or, without one, leave the code out and say so
+    #[arg(long)]
+    pub no_build: bool,
 }
 
 /// Arguments of `apply`.

@@ -8,6 +8,7 @@ mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod interrupt;
 pub mod logging;
 mod model;
 mod package;

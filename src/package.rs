@@ -180,6 +180,24 @@ fn read_bootstrap(zip_bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(binary)
 }
 
+/// Where packaging the workspace at `root` writes the consumer zip for `arch`.
+pub fn packaged_zip(root: &Path, arch: Architecture) -> PathBuf {
+    root.join("target")
+        .join("kstream")
+        .join(arch.as_str())
+        .join("bootstrap.zip")
+}
+
+/// The zip the last packaging of the workspace at `root` wrote, checked like a prebuilt one;
+/// `None` when there is none. Builds nothing.
+pub fn last_packaged(root: &Path, arch: Architecture) -> Result<Option<Artifact>> {
+    let path = packaged_zip(root, arch);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    prebuilt(&path, arch).map(Some)
+}
+
 fn workspace(root: &Path, arch: Architecture) -> Result<Artifact> {
     let binary_path = build(root, arch)?;
     let binary = std::fs::read(&binary_path).with_context(|| {
@@ -192,11 +210,7 @@ fn workspace(root: &Path, arch: Architecture) -> Result<Artifact> {
         .with_context(|| format!("`{}` cannot run on Lambda", binary_path.display()))?;
     let zip = zip_bootstrap(&binary)?;
 
-    let path = root
-        .join("target")
-        .join("kstream")
-        .join(arch.as_str())
-        .join("bootstrap.zip");
+    let path = packaged_zip(root, arch);
     write_atomically(&path, &zip)?;
     let artifact = Artifact {
         path,

@@ -5,6 +5,8 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
+use crate::interrupt::Stop;
+
 /// Whether to colour output written to stdout.
 pub fn stdout_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
@@ -36,12 +38,17 @@ pub fn ask_to_type(question: &str, expected: &str) -> std::io::Result<Option<boo
 
 /// Progress reporting for long operations: one line per step and note; waits are spinners
 /// on a terminal and plain "waiting for …" / "done waiting for …" lines otherwise (CI logs).
+///
+/// It also carries the run's [`Stop`]: every step and every wait already receives the
+/// `Progress`, and a wait (`aws::poll`, `aws::retry`) is where an interruption must end it.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
     /// Spinners of the waits in progress, by what they wait for (terminal only).
     spinners: Option<std::sync::Arc<Spinners>>,
     /// Print nothing (tests).
     quiet: bool,
+    /// Set when a signal stops the run (never, unless [`Progress::with_stop`]).
+    stop: Stop,
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +63,19 @@ impl Progress {
         Progress {
             spinners: stderr_is_terminal().then(|| std::sync::Arc::new(Spinners::default())),
             quiet: false,
+            stop: Stop::new(),
         }
+    }
+
+    /// The same progress, for a run that `stop` can stop.
+    pub fn with_stop(mut self, stop: Stop) -> Progress {
+        self.stop = stop;
+        self
+    }
+
+    /// The run's stop flag.
+    pub fn stop_flag(&self) -> &Stop {
+        &self.stop
     }
 
     /// Progress that prints nothing.
@@ -65,6 +84,7 @@ impl Progress {
         Progress {
             spinners: None,
             quiet: true,
+            stop: Stop::new(),
         }
     }
 
@@ -119,6 +139,19 @@ impl Progress {
         }
         self.line(&format!(
             "  done waiting for {what} ({:.1} s)",
+            elapsed.as_secs_f64()
+        ));
+    }
+
+    /// A wait ended unfinished: the run was stopped.
+    pub fn gave_up(&self, what: &str, elapsed: Duration) {
+        if let Some(s) = &self.spinners
+            && let Some(bar) = s.active.lock().ok().and_then(|mut a| a.remove(what))
+        {
+            bar.finish_and_clear();
+        }
+        self.line(&format!(
+            "  stopped waiting for {what} ({:.1} s): not finished",
             elapsed.as_secs_f64()
         ));
     }

@@ -330,7 +330,8 @@ const EMPTY_PASSES: usize = 3;
 
 /// Delete every object version and delete marker, 1,000 per call, `null` versions included;
 /// returns how many. Each pass walks all versions page by page; a pass that leaves something
-/// behind (a concurrent writer) is followed by another, at most `EMPTY_PASSES` in all.
+/// behind (a concurrent writer) is followed by another, at most `EMPTY_PASSES` in all. A
+/// stopped run ends it before the next page.
 pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<usize> {
     progress.step(&format!("emptying bucket `{name}`"));
     let mut deleted = 0;
@@ -339,6 +340,8 @@ pub async fn empty(client: &Client, progress: &Progress, name: &str) -> Result<u
         let mut version_marker = None;
         let before = deleted;
         loop {
+            // A stopped run deletes no further page (what is deleted stays deleted).
+            progress.stop_flag().check()?;
             let out = client
                 .list_object_versions()
                 .bucket(name)

@@ -4,82 +4,304 @@
 //!
 //! Every call made here is a step of the plan; the executor matches on the steps and decides
 //! nothing again. A plan without steps makes no call at all.
+//!
+//! Interruption: before each call the run's stop flag is checked (`Run::next`), so once a
+//! signal set it nothing new starts; concurrent phases are not cancelled, so their calls in
+//! flight finish; waits end at their next tick (`aws::poll`). The result is then a
+//! [`Stopped`] error listing the plan's changes done, not finished and not started.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::Mutex;
 
 use anyhow::Result;
+use serde::Serialize;
 
 use super::{self as aws, Clients, Wait};
+use crate::interrupt::{self, Signal};
 use crate::plan::{
-    BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase,
-    LogGroupUpdate, MappingStep, Plan, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleUpdate, StreamPhase, StreamUpdate,
+    Action, BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate,
+    LogGroupPhase, LogGroupUpdate, MappingStep, Mode, Plan, QueuePhase, QueueUpdate, Resource,
+    RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate,
 };
 use crate::ui::Progress;
 
-/// Converge the deployment as `plan` says; refuses a plan with conflicts.
+/// One of the plan's changes, as `Plan::changes` orders them: its resource kind and its
+/// index among the changes of that kind (only mappings have more than one).
+type Key = (Resource, usize);
+
+/// How far the run got with a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// A call of it was started (and may have finished), but not all of them.
+    Started,
+    /// All its calls were made (or it needed none).
+    Done,
+}
+
+/// One run of a plan: the clients, the progress (with the run's stop flag), and how far each
+/// change got, for the report of a stopped run.
+struct Run<'a> {
+    clients: &'a Clients,
+    progress: &'a Progress,
+    states: Mutex<BTreeMap<Key, State>>,
+}
+
+impl<'a> Run<'a> {
+    fn new(clients: &'a Clients, progress: &'a Progress) -> Run<'a> {
+        Run {
+            clients,
+            progress,
+            states: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn set(&self, key: Key, state: State) {
+        if let Ok(mut states) = self.states.lock() {
+            states.insert(key, state);
+        }
+    }
+
+    /// Before each call (or wait) of `key`'s change: nothing new starts once the run is
+    /// stopped; otherwise the change counts as started.
+    fn next(&self, key: Key) -> Result<()> {
+        self.progress.stop_flag().check()?;
+        if let Ok(mut states) = self.states.lock() {
+            states.entry(key).or_insert(State::Started);
+        }
+        Ok(())
+    }
+
+    /// Run the calls of `key`'s change: `Some` with their result, `None` when the run was
+    /// stopped before they were all made. Any other error ends the run as before.
+    async fn change<T>(
+        &self,
+        key: Key,
+        calls: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
+        match calls.await {
+            Ok(value) => {
+                self.set(key, State::Done);
+                Ok(Some(value))
+            }
+            Err(e) if interrupt::cause(&e).is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The error of a stopped run, with what was done of the plan and what was not.
+    fn stopped(&self, plan: &Plan) -> anyhow::Error {
+        let signal = self
+            .progress
+            .stop_flag()
+            .signal()
+            .unwrap_or(Signal::Interrupt);
+        let states = self.states.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut seen: BTreeMap<Resource, usize> = BTreeMap::new();
+        let mut report = Stopped {
+            mode: plan.mode,
+            signal,
+            done: Vec::new(),
+            unfinished: Vec::new(),
+            not_started: Vec::new(),
+        };
+        for change in &plan.changes {
+            let index = seen.entry(change.resource).or_default();
+            let key = (change.resource, *index);
+            *index += 1;
+            let acts = !matches!(change.action, Action::NoOp | Action::Keep { .. });
+            let item = Item {
+                resource: change.resource,
+                name: change.name.clone(),
+            };
+            match states.get(&key) {
+                Some(State::Done) if acts => report.done.push(item),
+                // A wait the plan shows as no change (a stream settling or being deleted).
+                Some(State::Started) => report.unfinished.push(item),
+                None if acts => report.not_started.push(item),
+                _ => {}
+            }
+        }
+        report.into()
+    }
+}
+
+/// A run that a signal stopped: the plan's changes that were done, started but not finished
+/// (a wait that was cut short, or some of a resource's calls), and not started.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[error(
+    "{} stopped by {}: {}\n  hint: run `kstream {}` again to finish; it continues from what exists",
+    self.verb(), signal.name(), self.counts(), self.verb()
+)]
+pub struct Stopped {
+    /// Apply or destroy.
+    #[serde(skip)]
+    pub mode: Mode,
+    /// The signal.
+    #[serde(serialize_with = "signal_name")]
+    pub signal: Signal,
+    /// Changes whose calls were all made.
+    pub done: Vec<Item>,
+    /// Changes with some calls made (or a wait cut short).
+    pub unfinished: Vec<Item>,
+    /// Changes none of whose calls were made.
+    pub not_started: Vec<Item>,
+}
+
+fn signal_name<S: serde::Serializer>(signal: &Signal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(signal.name())
+}
+
+/// A change of the plan, named.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// Its kind.
+    pub resource: Resource,
+    /// Its name, as in the plan.
+    pub name: String,
+}
+
+impl Stopped {
+    fn verb(&self) -> &'static str {
+        match self.mode {
+            Mode::Apply => "apply",
+            Mode::Destroy => "destroy",
+        }
+    }
+
+    fn counts(&self) -> String {
+        format!(
+            "{} done, {} not finished, {} not started",
+            self.done.len(),
+            self.unfinished.len(),
+            self.not_started.len()
+        )
+    }
+
+    /// The report's lines for stderr: one per change, done first.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (state, items) in [
+            ("done", &self.done),
+            ("not finished", &self.unfinished),
+            ("not started", &self.not_started),
+        ] {
+            for item in items {
+                let _ = writeln!(out, "  {state}: {} `{}`", item.resource.label(), item.name);
+            }
+        }
+        out
+    }
+
+    /// The exit code: 128 + the signal's number.
+    pub fn exit_code(&self) -> u8 {
+        self.signal.exit_code()
+    }
+}
+
+/// Converge the deployment as `plan` says; refuses a plan with conflicts. Once the run's stop
+/// flag (`Progress::stop_flag`) is set, no new call starts, the calls in flight finish, waits
+/// end at their next tick, and the result is a [`Stopped`] error.
 pub async fn apply(clients: &Clients, progress: &Progress, plan: &Plan) -> Result<()> {
     let steps = plan.apply_steps()?;
-    let (stream_arn, (), role_arn, (), ()) = tokio::try_join!(
-        stream(clients, progress, &steps.stream),
-        bucket(clients, progress, &steps.bucket),
-        role(clients, progress, &steps.role),
-        queue(clients, progress, &steps.queue),
-        log_group(clients, progress, &steps.log_group),
+    let run = Run::new(clients, progress);
+    let run = &run;
+    // Each branch ends `None` when stopped, without ending the others' calls in flight.
+    let (stream_arn, bucket, role_arn, queue, log_group) = tokio::try_join!(
+        run.change((Resource::Stream, 0), stream(run, &steps.stream)),
+        run.change((Resource::Bucket, 0), bucket(run, &steps.bucket)),
+        run.change((Resource::Role, 0), role(run, &steps.role)),
+        run.change((Resource::Queue, 0), queue(run, &steps.queue)),
+        run.change((Resource::LogGroup, 0), log_group(run, &steps.log_group)),
     )?;
-    match &steps.role_policy {
-        RolePolicyStep::Keep => {}
-        RolePolicyStep::Put { role, policy } => {
-            aws::role::put_policy(&clients.iam, progress, role, &policy.document(&stream_arn))
-                .await?
+    let (Some(stream_arn), Some(()), Some(role_arn), Some(()), Some(())) =
+        (stream_arn, bucket, role_arn, queue, log_group)
+    else {
+        return Err(run.stopped(plan));
+    };
+    let key = (Resource::RolePolicy, 0);
+    let policy = run.change(key, async {
+        match &steps.role_policy {
+            RolePolicyStep::Keep => {}
+            RolePolicyStep::Put { role, policy } => {
+                run.next(key)?;
+                aws::role::put_policy(&clients.iam, progress, role, &policy.document(&stream_arn))
+                    .await?
+            }
         }
+        Ok(())
+    });
+    if policy.await?.is_none() {
+        return Err(run.stopped(plan));
     }
     let iam_wait = if steps.role_fresh {
         Wait::IAM
     } else {
         Wait::NONE
     };
-    function(clients, progress, &steps.function, &role_arn, iam_wait).await?;
-    for step in &steps.mappings {
-        match step {
-            MappingStep::Create {
-                function,
-                settings,
-                starting_position,
-                ..
-            } => {
-                aws::mapping::create(
-                    &clients.lambda,
-                    progress,
+    let function = function(run, &steps.function, &role_arn, iam_wait);
+    if run
+        .change((Resource::Function, 0), function)
+        .await?
+        .is_none()
+    {
+        return Err(run.stopped(plan));
+    }
+    for (i, step) in steps.mappings.iter().enumerate() {
+        let key = (Resource::Mapping, i);
+        let calls = async {
+            match step {
+                MappingStep::Create {
                     function,
-                    &stream_arn,
                     settings,
-                    *starting_position,
-                    iam_wait,
-                )
-                .await?;
+                    starting_position,
+                    ..
+                } => {
+                    run.next(key)?;
+                    aws::mapping::create(
+                        &clients.lambda,
+                        progress,
+                        function,
+                        &stream_arn,
+                        settings,
+                        *starting_position,
+                        iam_wait,
+                    )
+                    .await?;
+                }
+                MappingStep::Keep { .. } => {}
+                MappingStep::Update { uuid, to, .. } => {
+                    run.next(key)?;
+                    aws::mapping::update(&clients.lambda, progress, uuid, to).await?
+                }
+                MappingStep::DeleteDuplicate { uuid } => {
+                    run.next(key)?;
+                    aws::mapping::delete(&clients.lambda, progress, uuid).await?
+                }
             }
-            MappingStep::Keep { .. } => {}
-            MappingStep::Update { uuid, to, .. } => {
-                aws::mapping::update(&clients.lambda, progress, uuid, to).await?
-            }
-            MappingStep::DeleteDuplicate { uuid } => {
-                aws::mapping::delete(&clients.lambda, progress, uuid).await?
-            }
+            Ok(())
+        };
+        if run.change(key, calls).await?.is_none() {
+            return Err(run.stopped(plan));
         }
     }
     Ok(())
 }
 
 /// Creates or updates the stream; returns its ARN.
-async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> Result<String> {
-    let client = &clients.kinesis;
+async fn stream(run: &Run<'_>, phase: &StreamPhase) -> Result<String> {
+    let (client, progress, key) = (&run.clients.kinesis, run.progress, (Resource::Stream, 0));
     match phase {
         StreamPhase::Create {
             spec,
             after_deletion,
         } => {
             if *after_deletion {
+                run.next(key)?;
                 aws::stream::wait_gone(client, progress, &spec.name).await?;
             }
+            run.next(key)?;
             aws::stream::create(client, progress, spec).await
         }
         StreamPhase::Existing {
@@ -90,9 +312,11 @@ async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> 
         } => {
             // A stream still CREATING/UPDATING must be ACTIVE before updates and the mapping.
             if *settling {
+                run.next(key)?;
                 aws::stream::wait_active(client, progress, name).await?;
             }
             for update in updates {
+                run.next(key)?;
                 match update {
                     StreamUpdate::AdoptTag(tags) => aws::stream::tag(client, name, tags).await?,
                     StreamUpdate::Mode { to, .. } => {
@@ -111,18 +335,21 @@ async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> 
     }
 }
 
-async fn bucket(clients: &Clients, progress: &Progress, phase: &BucketPhase) -> Result<()> {
-    let client = &clients.s3;
+async fn bucket(run: &Run<'_>, phase: &BucketPhase) -> Result<()> {
+    let (client, progress, key) = (&run.clients.s3, run.progress, (Resource::Bucket, 0));
     match phase {
         BucketPhase::Create(spec) => {
             let name = &spec.name;
+            run.next(key)?;
             aws::bucket::create(client, progress, name, &spec.region, &spec.tags).await?;
+            run.next(key)?;
             progress.step(&format!("securing bucket `{name}`"));
             tokio::try_join!(
                 aws::bucket::block_public_access(client, name),
                 aws::bucket::encrypt(client, name),
             )?;
             // After the public access block: the TLS-only policy is a Deny, never public.
+            run.next(key)?;
             aws::bucket::put_policy(client, name, &spec.policy).await
         }
         BucketPhase::Existing { name, updates } => {
@@ -130,6 +357,7 @@ async fn bucket(clients: &Clients, progress: &Progress, phase: &BucketPhase) -> 
                 progress.step(&format!("updating bucket `{name}`"));
             }
             for update in updates {
+                run.next(key)?;
                 match update {
                     BucketUpdate::AdoptTag { existing, add } => {
                         aws::bucket::set_tags(client, name, existing, add).await?
@@ -148,11 +376,12 @@ async fn bucket(clients: &Clients, progress: &Progress, phase: &BucketPhase) -> 
     }
 }
 
-async fn queue(clients: &Clients, progress: &Progress, phase: &QueuePhase) -> Result<()> {
-    let client = &clients.sqs;
+async fn queue(run: &Run<'_>, phase: &QueuePhase) -> Result<()> {
+    let (client, progress, key) = (&run.clients.sqs, run.progress, (Resource::Queue, 0));
     match phase {
         QueuePhase::Unmanaged => Ok(()),
         QueuePhase::Create(spec) => {
+            run.next(key)?;
             aws::queue::create(client, progress, spec).await?;
             Ok(())
         }
@@ -161,6 +390,7 @@ async fn queue(clients: &Clients, progress: &Progress, phase: &QueuePhase) -> Re
                 progress.step(&format!("updating queue `{name}`"));
             }
             for update in updates {
+                run.next(key)?;
                 match update {
                     QueueUpdate::AdoptTag(tags) => aws::queue::tag(client, name, url, tags).await?,
                     QueueUpdate::Attributes { retention_s } => {
@@ -173,15 +403,19 @@ async fn queue(clients: &Clients, progress: &Progress, phase: &QueuePhase) -> Re
     }
 }
 
-async fn log_group(clients: &Clients, progress: &Progress, phase: &LogGroupPhase) -> Result<()> {
-    let client = &clients.logs;
+async fn log_group(run: &Run<'_>, phase: &LogGroupPhase) -> Result<()> {
+    let (client, progress, key) = (&run.clients.logs, run.progress, (Resource::LogGroup, 0));
     match phase {
-        LogGroupPhase::Create(spec) => aws::log_group::create(client, progress, spec).await,
+        LogGroupPhase::Create(spec) => {
+            run.next(key)?;
+            aws::log_group::create(client, progress, spec).await
+        }
         LogGroupPhase::Existing { name, arn, updates } => {
             if !updates.is_empty() {
                 progress.step(&format!("updating log group `{name}`"));
             }
             for update in updates {
+                run.next(key)?;
                 match update {
                     LogGroupUpdate::AdoptTag(tags) => {
                         aws::log_group::tag(client, name, arn, tags).await?
@@ -197,15 +431,19 @@ async fn log_group(clients: &Clients, progress: &Progress, phase: &LogGroupPhase
 }
 
 /// Creates or updates the role; returns its ARN.
-async fn role(clients: &Clients, progress: &Progress, phase: &RolePhase) -> Result<String> {
-    let client = &clients.iam;
+async fn role(run: &Run<'_>, phase: &RolePhase) -> Result<String> {
+    let (client, progress, key) = (&run.clients.iam, run.progress, (Resource::Role, 0));
     match phase {
-        RolePhase::Create(spec) => aws::role::create(client, progress, spec).await,
+        RolePhase::Create(spec) => {
+            run.next(key)?;
+            aws::role::create(client, progress, spec).await
+        }
         RolePhase::Existing { name, arn, updates } => {
             if !updates.is_empty() {
                 progress.step(&format!("updating role `{name}`"));
             }
             for update in updates {
+                run.next(key)?;
                 match update {
                     RoleUpdate::AdoptTag(tags) | RoleUpdate::RegionTag(tags) => {
                         aws::role::tag(client, name, tags).await?
@@ -238,15 +476,15 @@ fn function_spec<'a>(
 }
 
 async fn function(
-    clients: &Clients,
-    progress: &Progress,
+    run: &Run<'_>,
     phase: &FunctionPhase,
     role_arn: &str,
     iam_wait: Wait,
 ) -> Result<()> {
-    let client = &clients.lambda;
+    let (client, progress, key) = (&run.clients.lambda, run.progress, (Resource::Function, 0));
     match phase {
         FunctionPhase::Create { config, artifact } => {
+            run.next(key)?;
             aws::function::create(
                 client,
                 progress,
@@ -261,6 +499,7 @@ async fn function(
             updates,
         } => {
             for update in updates {
+                run.next(key)?;
                 match update {
                     FunctionUpdate::AdoptTag => {
                         aws::function::tag(client, arn, &config.tags).await?
@@ -290,62 +529,118 @@ async fn function(
     }
 }
 
-/// Tear the deployment down as `plan` says (it only deletes what this deployment owns).
+/// Tear the deployment down as `plan` says (it only deletes what this deployment owns). A
+/// stopped run ends as [`apply`]'s does, with a [`Stopped`] error.
 pub async fn destroy(clients: &Clients, progress: &Progress, plan: &Plan) -> Result<()> {
     let steps = plan.destroy_steps()?;
-    for mapping in steps.mappings.iter().filter(|m| m.deletes()) {
-        aws::mapping::delete(&clients.lambda, progress, &mapping.name).await?;
+    let run = Run::new(clients, progress);
+    let run = &run;
+    for (i, mapping) in steps.mappings.iter().enumerate() {
+        if !mapping.deletes() {
+            continue;
+        }
+        let key = (Resource::Mapping, i);
+        let calls = async {
+            run.next(key)?;
+            aws::mapping::delete(&clients.lambda, progress, &mapping.name).await
+        };
+        if run.change(key, calls).await?.is_none() {
+            return Err(run.stopped(plan));
+        }
     }
     let function_then_role = async {
-        if steps.function.deletes() {
-            aws::function::delete(&clients.lambda, progress, &steps.function.name).await?;
+        let key = (Resource::Function, 0);
+        let calls = async {
+            if steps.function.deletes() {
+                run.next(key)?;
+                aws::function::delete(&clients.lambda, progress, &steps.function.name).await?;
+            }
+            Ok(())
+        };
+        if run.change(key, calls).await?.is_none() {
+            return Ok(None);
         }
         // After the function, which would otherwise log into a new, untagged group.
-        if steps.log_group.deletes() {
-            aws::log_group::delete(&clients.logs, progress, &steps.log_group.name).await?;
+        let key = (Resource::LogGroup, 0);
+        let calls = async {
+            if steps.log_group.deletes() {
+                run.next(key)?;
+                aws::log_group::delete(&clients.logs, progress, &steps.log_group.name).await?;
+            }
+            Ok(())
+        };
+        if run.change(key, calls).await?.is_none() {
+            return Ok(None);
         }
-        if steps.role.deletes() {
-            aws::role::delete(&clients.iam, progress, &steps.role.name).await?;
-        }
-        Ok::<(), anyhow::Error>(())
+        let key = (Resource::Role, 0);
+        let calls = async {
+            if steps.role.deletes() {
+                run.next(key)?;
+                aws::role::delete(&clients.iam, progress, &steps.role.name).await?;
+            }
+            Ok(())
+        };
+        run.change(key, calls).await
     };
     let stream = async {
-        match steps.stream.fate {
-            Fate::Delete { .. } => {
-                aws::stream::delete(&clients.kinesis, progress, &steps.stream.name).await
+        let key = (Resource::Stream, 0);
+        let name = &steps.stream.name;
+        run.change(key, async {
+            match steps.stream.fate {
+                Fate::Delete { .. } => {
+                    run.next(key)?;
+                    aws::stream::delete(&clients.kinesis, progress, name).await
+                }
+                Fate::BeingDeleted => {
+                    run.next(key)?;
+                    aws::stream::wait_gone(&clients.kinesis, progress, name).await
+                }
+                Fate::Keep { .. } | Fate::Gone => Ok(()),
             }
-            Fate::BeingDeleted => {
-                aws::stream::wait_gone(&clients.kinesis, progress, &steps.stream.name).await
-            }
-            Fate::Keep { .. } | Fate::Gone => Ok(()),
-        }
+        })
+        .await
     };
     let bucket = async {
+        let key = (Resource::Bucket, 0);
         let name = &steps.bucket.name;
-        if steps.bucket.deletes() {
-            if steps.empty_bucket_first {
-                let count = aws::bucket::empty(&clients.s3, progress, name).await?;
-                if count > 0 {
-                    progress.note(&format!(
-                        "deleted {count} object versions from bucket `{name}`"
-                    ));
+        run.change(key, async {
+            if steps.bucket.deletes() {
+                if steps.empty_bucket_first {
+                    run.next(key)?;
+                    let count = aws::bucket::empty(&clients.s3, progress, name).await?;
+                    if count > 0 {
+                        progress.note(&format!(
+                            "deleted {count} object versions from bucket `{name}`"
+                        ));
+                    }
                 }
+                run.next(key)?;
+                aws::bucket::delete(&clients.s3, progress, name).await?;
             }
-            aws::bucket::delete(&clients.s3, progress, name).await?;
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     };
     // The mappings are gone: nothing sends failures any more.
     let queue = async {
-        match (&steps.queue.target.fate, &steps.queue.url) {
-            (Fate::Delete { .. }, Some(url)) => {
-                aws::queue::delete(&clients.sqs, progress, &steps.queue.target.name, url).await
+        let key = (Resource::Queue, 0);
+        run.change(key, async {
+            match (&steps.queue.target.fate, &steps.queue.url) {
+                (Fate::Delete { .. }, Some(url)) => {
+                    run.next(key)?;
+                    aws::queue::delete(&clients.sqs, progress, &steps.queue.target.name, url).await
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
+        })
+        .await
     };
-    tokio::try_join!(function_then_role, stream, bucket, queue)?;
-    Ok(())
+    let (function_then_role, stream, bucket, queue) =
+        tokio::try_join!(function_then_role, stream, bucket, queue)?;
+    match (function_then_role, stream, bucket, queue) {
+        (Some(()), Some(()), Some(()), Some(())) => Ok(()),
+        _ => Err(run.stopped(plan)),
+    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,10 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
         // Already being deleted (an interrupted destroy): only wait for it to go.
         Ok(m) if m.state() == Some("Deleting") => deleting = true,
         Ok(_) => wait_settled(client, progress, uuid).await.or_else(|e| {
+            // A stopped run deletes nothing more.
+            if crate::interrupt::cause(&e).is_some() {
+                return Err(e);
+            }
             // A failed mapping can still be deleted.
             tracing::debug!("mapping `{uuid}` did not settle: {e:#}");
             Ok::<(), anyhow::Error>(())

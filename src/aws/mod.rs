@@ -497,7 +497,9 @@ impl Wait {
 }
 
 /// Poll `check` until it yields `Some`, with exponential backoff, within `wait.deadline`.
-/// `what` is printed as progress ("waiting for stream `x` to be ACTIVE").
+/// `what` is printed as progress ("waiting for stream `x` to be ACTIVE"). Once the run is
+/// stopped (`Progress::stop_flag`), no further check is made: the wait ends with
+/// [`Interrupted`](crate::interrupt::Interrupted), during its pause at the latest.
 pub async fn poll<T, F, Fut>(progress: &Progress, what: &str, wait: Wait, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -506,7 +508,17 @@ where
     let start = Instant::now();
     let mut pause = wait.initial;
     let mut announced = false;
+    let stop = progress.stop_flag();
+    let stopped = |announced: bool, interrupted| {
+        if announced {
+            progress.gave_up(what, start.elapsed());
+        }
+        Err(anyhow::Error::new(interrupted))
+    };
     loop {
+        if let Err(interrupted) = stop.check() {
+            return stopped(announced, interrupted);
+        }
         if let Some(value) = check().await? {
             if announced {
                 progress.done(what, start.elapsed());
@@ -523,13 +535,16 @@ where
                 humantime::format_duration(Duration::from_secs(wait.deadline.as_secs()))
             );
         }
-        tokio::time::sleep(pause).await;
+        if let Err(interrupted) = stop.sleep(pause).await {
+            return stopped(announced, interrupted);
+        }
         pause = (pause * 3 / 2).min(wait.max);
     }
 }
 
 /// Retry `op` while `retryable` says its error is transient (IAM propagation), with backoff,
-/// within `wait.deadline`; then fail with `hint` attached.
+/// within `wait.deadline`; then fail with `hint` attached. A stopped run makes no further
+/// attempt: the pause ends with [`Interrupted`](crate::interrupt::Interrupted).
 pub async fn retry<T, E, F, Fut>(
     progress: &Progress,
     what: &str,
@@ -554,7 +569,13 @@ where
                     error_text(&e),
                     pause.as_secs_f64()
                 ));
-                tokio::time::sleep(pause).await;
+                progress
+                    .stop_flag()
+                    .sleep(pause)
+                    .await
+                    .map_err(|interrupted| {
+                        anyhow::Error::new(interrupted).context(format!("failed to {what}"))
+                    })?;
                 pause = (pause * 2).min(wait.max);
             }
             Err(e) if retryable(&e) && !wait.deadline.is_zero() => {

@@ -70,6 +70,18 @@ pub struct Exchange {
     status: u16,
     body: String,
     headers: Vec<(&'static str, String)>,
+    /// Run when the request arrives, before it is answered (a signal during a call).
+    on_request: Option<Hook>,
+}
+
+/// Something a test does while a request is in flight.
+#[derive(Clone)]
+pub struct Hook(Arc<dyn Fn() + Send + Sync>);
+
+impl fmt::Debug for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 impl Exchange {
@@ -85,7 +97,14 @@ impl Exchange {
             status,
             body: body.into(),
             headers: Vec::new(),
+            on_request: None,
         }
+    }
+
+    /// Run `hook` when the request arrives, before it is answered.
+    pub fn on_request(mut self, hook: impl Fn() + Send + Sync + 'static) -> Exchange {
+        self.on_request = Some(Hook(Arc::new(hook)));
+        self
     }
 
     /// An extra response header.
@@ -238,6 +257,10 @@ impl Replay {
         state.served.push((service, operation));
         let owner = request.headers().get("x-amz-expected-bucket-owner");
         state.bucket_owners.push(owner.map(str::to_string));
+        drop(state);
+        if let Some(Hook(hook)) = &exchange.on_request {
+            hook();
+        }
         response(exchange.status, exchange.body, &exchange.headers)
     }
 

@@ -4,21 +4,36 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
 use super::{Context, UsageError};
-use crate::aws::{Clients, execute};
+use crate::aws::Clients;
+use crate::aws::execute::{self, Stopped};
+use crate::interrupt::Stop;
 use crate::model::{Desired, Observed};
 use crate::package::Artifact;
 use crate::plan::{ApplyOptions, DestroyOptions, Plan};
 use crate::ui::{self, Progress};
 
+/// Which consumer zip a plan compares the function's code with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Consumer {
+    /// Build (or read the prebuilt) zip, as `apply` deploys it.
+    Build,
+    /// `plan --no-build`: the last packaged zip, or none (the code is not compared).
+    LastPackaged,
+}
+
 /// `plan` (`apply = None`) and `apply` (`Some(yes)`); returns whether the plan had changes.
-pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>) -> Result<bool> {
-    let artifact = super::package::package_consumer(&ctx.config)?;
+pub(super) async fn plan(
+    ctx: &Context,
+    opts: ApplyOptions,
+    apply: Option<bool>,
+    consumer: Consumer,
+) -> Result<bool> {
     let started = Instant::now();
-    let (clients, desired, observed) = read(ctx, Some(artifact), false).await?;
+    let (clients, desired, observed) = read(ctx, Some(consumer), false).await?;
     let plan = Plan::apply(&desired, &observed, opts).at_endpoint(clients.endpoint.clone());
     print_plan(ctx, &plan)?;
     let Some(yes) = apply else {
@@ -40,7 +55,10 @@ pub(super) async fn plan(ctx: &Context, opts: ApplyOptions, apply: Option<bool>)
             confirm(&plan, "apply", yes)?;
         }
         eprintln!("kstream: applying");
-        execute::apply(&clients, &Progress::stderr(), &plan).await?;
+        let progress = interruptible("apply")?;
+        if let Err(e) = execute::apply(&clients, &progress, &plan).await {
+            return Err(stopped(ctx, &clients, started, &plan, e));
+        }
     }
     finish(ctx, &clients, "apply", started, &plan)?;
     Ok(!plan.is_empty())
@@ -57,8 +75,60 @@ pub(super) async fn destroy(ctx: &Context, opts: DestroyOptions, yes: bool) -> R
         eprintln!("kstream: destroying");
     }
     // Always: a plan without deletions may still wait for a stream already being deleted.
-    execute::destroy(&clients, &Progress::stderr(), &plan).await?;
+    let progress = interruptible("destroy")?;
+    if let Err(e) = execute::destroy(&clients, &progress, &plan).await {
+        return Err(stopped(ctx, &clients, started, &plan, e));
+    }
     finish(ctx, &clients, "destroy", started, &plan)
+}
+
+/// Progress on stderr for executing a plan, stopped by SIGINT or SIGTERM from now on (before
+/// the plan runs, the default action of the signal ends kstream: nothing was written yet).
+fn interruptible(verb: &'static str) -> Result<Progress> {
+    let stop = Stop::new();
+    stop.listen(verb)
+        .context("failed to listen for SIGINT and SIGTERM")?;
+    Ok(Progress::stderr().with_stop(stop))
+}
+
+/// After a failed execution: when a signal stopped it, say on stderr what was done and what
+/// was not (and, with `--json`, print it with the plan and the write calls); the error stays.
+fn stopped(
+    ctx: &Context,
+    clients: &Clients,
+    started: Instant,
+    plan: &Plan,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let Some(report) = err.downcast_ref::<Stopped>() else {
+        return err;
+    };
+    let writes = clients.calls.writes();
+    eprintln!(
+        "kstream: stopped after {:.1} s, {} write call{}: of the plan's changes, {} done, {} not finished, {} not started",
+        started.elapsed().as_secs_f64(),
+        writes.len(),
+        if writes.len() == 1 { "" } else { "s" },
+        report.done.len(),
+        report.unfinished.len(),
+        report.not_started.len(),
+    );
+    eprint!("{}", report.render());
+    if ctx.output.json {
+        let printed = ctx.output.print(
+            &json!({
+                "plan": plan,
+                "write_calls": writes,
+                "calls": clients.calls.counts(),
+                "stopped": report,
+            }),
+            String::new,
+        );
+        if let Err(e) = printed {
+            return e.context(err.to_string());
+        }
+    }
+    err
 }
 
 /// Before a plan that deletes something: unless `--yes`, ask for the deployment's name on
@@ -101,15 +171,21 @@ fn confirm(plan: &Plan, verb: &str, yes: bool) -> Result<()> {
     }
 }
 
-/// Connect and observe the deployment, as `plan`, `apply` and `destroy` all start
-/// (`for_destroy` also checks whether the bucket holds objects).
+/// Connect, check who the credentials are (before any build: bad credentials fail in
+/// seconds), get the consumer zip, and observe the deployment, as `plan`, `apply` and
+/// `destroy` all start (`for_destroy` also checks whether the bucket holds objects).
 async fn read(
     ctx: &Context,
-    artifact: Option<Artifact>,
+    consumer: Option<Consumer>,
     for_destroy: bool,
 ) -> Result<(Clients, Desired, Observed)> {
     let clients = ctx.clients().await?;
     let account = read_account(&clients).await?;
+    let artifact: Option<Artifact> = match consumer {
+        Some(Consumer::Build) => Some(super::package::package_consumer(&ctx.config)?),
+        Some(Consumer::LastPackaged) => super::package::last_consumer(&ctx.config)?,
+        None => None,
+    };
     let desired = Desired::new(&ctx.config, clients.region.clone(), account, artifact);
     eprintln!(
         "kstream: reading deployment `{}` in {}",

@@ -39,8 +39,19 @@ pub struct ChangesPresent;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// Exit code for an error: 2 for a bad config or usage, 1 otherwise.
+/// Exit code for an error: 2 for a bad config or usage, 128 + the signal's number for a run
+/// a signal stopped (130 for SIGINT, 143 for SIGTERM), 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
+    if let Some(code) = err.chain().find_map(|e| {
+        e.downcast_ref::<crate::aws::execute::Stopped>()
+            .map(|s| s.exit_code())
+            .or_else(|| {
+                e.downcast_ref::<crate::interrupt::Interrupted>()
+                    .map(|i| i.0.exit_code())
+            })
+    }) {
+        return ExitCode::from(code);
+    }
     if err.chain().any(|e| {
         e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
     }) {
@@ -77,7 +88,12 @@ async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            let changes = deploy::plan(ctx, opts, None).await?;
+            let consumer = if args.no_build {
+                deploy::Consumer::LastPackaged
+            } else {
+                deploy::Consumer::Build
+            };
+            let changes = deploy::plan(ctx, opts, None, consumer).await?;
             if changes && args.detailed_exitcode {
                 return Err(ChangesPresent.into());
             }
@@ -87,7 +103,9 @@ async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
             let opts = ApplyOptions {
                 adopt: args.plan.adopt,
             };
-            deploy::plan(ctx, opts, Some(args.yes)).await.map(|_| ())
+            deploy::plan(ctx, opts, Some(args.yes), deploy::Consumer::Build)
+                .await
+                .map(|_| ())
         }
         Command::Destroy(args) => {
             let opts = DestroyOptions { force: args.force };

@@ -18,9 +18,10 @@ use serde_json::{Value, json};
 use super::{Context, Output, UsageError};
 use crate::aws::records::StreamWriter;
 use crate::cli::PutArgs;
+use crate::interrupt::{Interrupted, Stop};
 use crate::producer::{
     Entry, Event, GeneratedKey, Generator, LineKey, LineSource, LineStats, LoadError,
-    MAX_RECORD_BYTES, PartitionKeys, PutOptions, ShardMap, Source, Summary, put_all, put_from,
+    MAX_RECORD_BYTES, PartitionKeys, PutOptions, ShardMap, Source, Summary, put_all, put_until,
     validate,
 };
 use crate::ui::{self, Progress};
@@ -206,14 +207,34 @@ pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
         rate: args.rate,
         ..PutOptions::default()
     };
+    // Many records: a signal stops the put, which reports what was written and what not.
+    let stop = Stop::new();
     match input {
         Input::Single(entry) => put_one(ctx.output, &writer, entry, &opts).await,
-        Input::Lines(lines) => put_lines(ctx.output, &writer, lines, opts).await,
-        Input::Generate(generator) => {
-            let total = Some(generator.len() as u64);
-            let summary = put_many(&writer, generator, total, &mut opts).await?;
-            finish(ctx.output, &summary, writer.stream(), opts.max_attempts)
+        Input::Lines(lines) => {
+            stop.listen("put")
+                .context("failed to listen for SIGINT and SIGTERM")?;
+            let done = put_lines(ctx.output, &writer, lines, opts, &stop).await;
+            interrupted(done, &stop)
         }
+        Input::Generate(generator) => {
+            stop.listen("put")
+                .context("failed to listen for SIGINT and SIGTERM")?;
+            let total = Some(generator.len() as u64);
+            let summary = put_many(&writer, generator, total, &mut opts, &stop).await?;
+            let done = finish(ctx.output, &summary, writer.stream(), opts.max_attempts);
+            interrupted(done, &stop)
+        }
+    }
+}
+
+/// A put a signal stopped fails with the signal in its chain (exit code 128 + its number).
+fn interrupted(done: Result<()>, stop: &Stop) -> Result<()> {
+    match (done, stop.signal()) {
+        (Err(e), Some(signal)) => {
+            Err(anyhow::Error::new(Interrupted(signal)).context(format!("{e:#}")))
+        }
+        (done, _) => done,
     }
 }
 
@@ -223,6 +244,7 @@ async fn put_lines(
     writer: &StreamWriter,
     lines: Lines,
     mut opts: PutOptions,
+    stop: &Stop,
 ) -> Result<()> {
     let Lines {
         source,
@@ -233,7 +255,7 @@ async fn put_lines(
         "kstream: putting one record per line of {name} into stream `{}`, as lines arrive",
         writer.stream()
     );
-    let mut summary = put_many(writer, source, None, &mut opts).await?;
+    let mut summary = put_many(writer, source, None, &mut opts, stop).await?;
     let invalid = stats.invalid();
     if invalid > 0 {
         summary.records += invalid;
@@ -287,6 +309,7 @@ async fn put_many<S: Source>(
     records: S,
     total: Option<u64>,
     opts: &mut PutOptions,
+    stop: &Stop,
 ) -> Result<Summary> {
     let progress = Progress::stderr();
     opts.shards = shard_map(writer, &progress).await?;
@@ -298,7 +321,7 @@ async fn put_many<S: Source>(
         );
     }
     let mut bar = PutProgress::new(total);
-    let summary = put_from(writer, records, opts, &mut |e| bar.event(&e)).await;
+    let summary = put_until(writer, records, opts, stop, &mut |e| bar.event(&e)).await;
     bar.finish();
     Ok(summary)
 }

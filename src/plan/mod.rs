@@ -210,9 +210,22 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Provisioned shard-hours per month once applied (cost hint; Kinesis is billed per shard-hour).
     pub shard_hours_per_month: u32,
+    /// What the function's code was compared with (apply plans only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<Code>,
     /// What the executor runs; `changes` is its view.
     #[serde(skip)]
     steps: Steps,
+}
+
+/// What an apply plan compared the function's code with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Code {
+    /// Whether the deployed code was compared with a consumer zip; when not (`plan
+    /// --no-build` without a packaged zip), the plan shows no code change whatever runs.
+    pub compared: bool,
+    /// The zip it was compared with.
+    pub zip: Option<std::path::PathBuf>,
 }
 
 /// The typed steps of a plan.
@@ -272,6 +285,10 @@ impl Plan {
                 }
                 crate::config::StreamMode::OnDemand => 0,
             },
+            code: Some(Code {
+                compared: desired.artifact.is_some(),
+                zip: desired.artifact.as_ref().map(|a| a.path.clone()),
+            }),
             steps: Steps::Apply(steps),
         }
     }
@@ -290,6 +307,7 @@ impl Plan {
             capacity: None,
             warnings: view::warnings(desired, observed, Mode::Destroy),
             shard_hours_per_month: 0,
+            code: None,
             steps: Steps::Destroy(Box::new(steps)),
         }
     }

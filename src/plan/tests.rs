@@ -564,3 +564,37 @@ fn plan_warns_when_the_consumer_cannot_keep_up() {
     let plan = Plan::apply(&d, &converged(&desired()), ApplyOptions::default());
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 }
+
+#[test]
+fn without_a_packaged_zip_the_code_is_not_compared_and_the_plan_says_so() {
+    let d = desired();
+    let mut observed = converged(&d);
+    let unpackaged = Desired {
+        artifact: None,
+        ..desired()
+    };
+    // The deployed code differs from the zip: only a compared plan can see it.
+    if let Some(f) = observed.function.as_mut() {
+        f.code_sha256 = "b3RoZXIgY29kZQ==".into();
+    }
+
+    let plan = Plan::apply(&unpackaged, &observed, ApplyOptions::default());
+    assert!(plan.is_empty(), "{plan:#?}");
+    let text = plan.render(false);
+    assert!(
+        text.contains("note: the function's code was not compared"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(
+        json["code"],
+        serde_json::json!({ "compared": false, "zip": null })
+    );
+
+    let compared = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert!(!compared.is_empty(), "the code differs: {compared:#?}");
+    assert!(!compared.render(false).contains("not compared"));
+    let json = serde_json::to_value(&compared).expect("json");
+    assert_eq!(json["code"]["compared"], true);
+    assert_eq!(json["code"]["zip"], "bootstrap.zip");
+}

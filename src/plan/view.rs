@@ -517,6 +517,12 @@ impl Plan {
                 "plan: {create} to create, {update} to update, {delete} to delete"
             );
         }
+        if self.code.as_ref().is_some_and(|c| !c.compared) {
+            let _ = writeln!(
+                out,
+                "note: the function's code was not compared: there is no packaged consumer zip (`kstream package` writes one; `plan` without `--no-build` builds it)"
+            );
+        }
         if let Some(capacity) = &self.capacity {
             let _ = writeln!(out, "{}", capacity.describe());
         }

@@ -448,6 +448,14 @@ impl<S: Source> Engine<S> {
         self.aborted = Some("internal error: the producer stalled".into());
     }
 
+    /// Stop taking records and sending calls (a signal): the calls in flight are still
+    /// completed, and what is left counts as not sent.
+    pub fn interrupt(&mut self, reason: String) {
+        if self.aborted.is_none() {
+            self.aborted = Some(reason);
+        }
+    }
+
     /// Count whatever was not written (after an abort) and close the summary.
     pub fn finish(mut self, observe: &mut dyn FnMut(Event<'_>)) -> Summary {
         let unread = self.give_up_on_the_rest(observe);

@@ -56,6 +56,8 @@ use tokio::time::Instant;
 
 pub use backoff::Backoff;
 use engine::Engine;
+
+use crate::interrupt::Stop;
 pub use input::{KeyTemplate, LineError, LineKey};
 pub use limits::{
     MAX_BATCH_BYTES, MAX_BATCH_RECORDS, MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES, RecordError,
@@ -270,10 +272,34 @@ where
     P: PutRecords,
     S: Source,
 {
+    put_until(client, source, opts, &Stop::new(), observe).await
+}
+
+/// [`put_from`] until `stop` is set (a signal): then no further record is taken and no
+/// further call is sent, the calls in flight complete, and the records left count as
+/// [`NOT_SENT`], with the signal as the reason (`aborted`).
+pub async fn put_until<P, S>(
+    client: &P,
+    source: S,
+    opts: &PutOptions,
+    stop: &Stop,
+    observe: &mut dyn FnMut(Event<'_>),
+) -> Summary
+where
+    P: PutRecords,
+    S: Source,
+{
     let mut engine = Engine::new(source, opts);
     let mut in_flight = FuturesUnordered::new();
     let concurrency = opts.concurrency.max(1);
     loop {
+        if let Some(signal) = stop.signal() {
+            engine.interrupt(format!(
+                "{} received; the calls in flight were finished",
+                signal.name()
+            ));
+        }
+        let running = stop.signal().is_none();
         let now = Instant::now();
         engine.refill(now);
         while in_flight.len() < concurrency {
@@ -298,6 +324,7 @@ where
             tokio::select! {
                 _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
                 _ = engine.source_mut().ready(), if waiting => {}
+                _ = stop.stopped(), if running => {}
             }
             continue;
         }
@@ -310,6 +337,7 @@ where
             }
             _ = engine.source_mut().ready(), if waiting => {}
             _ = tokio::time::sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+            _ = stop.stopped(), if running => {}
         }
     }
     engine.finish(observe)

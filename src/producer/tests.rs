@@ -363,3 +363,63 @@ async fn empty_input_makes_no_call() {
     assert!(fake.calls().is_empty());
     assert!(summary.complete());
 }
+
+#[tokio::test]
+async fn a_stop_sends_nothing_more_and_counts_the_rest_as_not_sent() {
+    use crate::interrupt::{Signal, Stop};
+    let fake = Fake::default();
+    let stop = Stop::new();
+    stop.trigger(Signal::Interrupt);
+    let summary = super::put_until(
+        &fake,
+        records(1200).into_iter(),
+        &fast(),
+        &stop,
+        &mut |_| {},
+    )
+    .await;
+    assert_eq!(summary.records, 1200);
+    assert_eq!(summary.acknowledged, 0);
+    assert_eq!(summary.not_written, 1200);
+    assert_eq!(summary.calls, 0);
+    assert_eq!(summary.errors.get(super::NOT_SENT), Some(&1200));
+    assert!(
+        summary
+            .aborted
+            .as_deref()
+            .is_some_and(|a| a.starts_with("SIGINT received")),
+        "{:?}",
+        summary.aborted
+    );
+}
+
+#[tokio::test]
+async fn a_stop_mid_put_finishes_the_call_in_flight_and_sends_no_other() {
+    use crate::interrupt::{Signal, Stop};
+    let fake = Fake::default();
+    let stop = Stop::new();
+    let opts = PutOptions {
+        concurrency: 1,
+        ..fast()
+    };
+    let signal = stop.clone();
+    // The signal arrives while the first call (500 records) is answered.
+    let summary = super::put_until(&fake, records(1200).into_iter(), &opts, &stop, &mut |e| {
+        if matches!(e, Event::Acked { .. }) {
+            signal.trigger(Signal::Terminate);
+        }
+    })
+    .await;
+    assert_eq!(fake.calls().len(), 1);
+    assert_eq!(summary.records, 1200);
+    assert_eq!(summary.acknowledged, 500);
+    assert_eq!(summary.errors.get(super::NOT_SENT), Some(&700));
+    assert!(
+        summary
+            .aborted
+            .as_deref()
+            .is_some_and(|a| a.starts_with("SIGTERM received")),
+        "{:?}",
+        summary.aborted
+    );
+}

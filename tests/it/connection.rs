@@ -83,6 +83,47 @@ fn error_text(out: &Output, endpoint: &str) -> String {
 }
 
 #[test]
+fn plan_checks_the_caller_before_building_the_consumer() {
+    let endpoint = silent_endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = support::FakeWorkspace::new(dir.path());
+    // No `consumer.zip`: plan would build the workspace's consumer.
+    let config = dir.path().join("deploy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"conn\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\n[stream]\nname = \"conn-stream\"\n\n[bucket]\nname = \"conn-bucket\"\n\n[consumer]\nfunction_name = \"conn-fn\"\nrole_name = \"conn-role\"\n"
+        ),
+    )
+    .expect("write deploy.toml");
+    let config = config.to_str().expect("utf-8 path");
+    let start = Instant::now();
+    let out = ws.kstream(&["--config", config, "--aws-timeout", "3s", "plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = error_text(&out, &endpoint);
+    assert!(
+        text.contains("endpoint `http://127.0.0.1:PORT/` did not answer"),
+        "{text}"
+    );
+    assert!(!ws.built.exists(), "plan built first: {}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("building consumer"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("packaged consumer"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn silent_endpoint_fails_each_command_within_the_timeout_naming_the_url() {
     let endpoint = silent_endpoint();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Aws, Deployment, rt, stderr, stdout};
+use crate::support::{Aws, Deployment, FakeWorkspace, rt, stderr, stdout};
 
 /// Assert that an `apply --json` made no write call, showing its plan otherwise.
 fn assert_converged(v: &serde_json::Value) {
@@ -335,6 +335,159 @@ fn interrupted_apply_and_destroy_converge() {
     }
     d.ok(&["destroy", "--force", "--yes"]);
     assert_eq!(inventory(&aws, &rt, &d), nothing());
+}
+
+#[test]
+fn a_signal_stops_apply_and_destroy_between_steps_and_a_rerun_converges() {
+    let d = Deployment::new("sig");
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    let bound = Duration::from_secs(180);
+    // Ctrl-C during the first phase (stream ∥ bucket ∥ role ∥ queue ∥ log group): the calls in
+    // flight finish, the function and the mapping are never started.
+    let run = d.signal_at_first_step(&["apply", "--yes"], "kstream: applying", &["INT"], bound);
+    assert!(
+        run.sent,
+        "apply finished before the first step:\n{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    for line in [
+        "kstream: SIGINT received: finishing the calls in flight of apply, starting nothing new",
+        "kstream: stopped after ",
+        &format!("  not started: function `{}`", d.function()),
+        &format!("  not started: mapping `{} → {}`", d.stream(), d.function()),
+        "error: apply stopped by SIGINT: ",
+        "hint: run `kstream apply` again to finish",
+    ] {
+        assert!(run.stderr.contains(line), "no {line:?} in:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("creating function"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let function = rt.block_on(aws.lambda.get_function().function_name(d.function()).send());
+    assert!(
+        function.is_err(),
+        "the function was created after the signal"
+    );
+    d.ok(&["apply", "--yes"]);
+    assert_eq!(inventory(&aws, &rt, &d), deployed());
+    assert_converged(&d.json(&["apply"]));
+
+    // SIGTERM (what CI runners send) stops destroy the same way, with 128 + 15.
+    let destroy = ["destroy", "--force", "--yes"];
+    let run = d.signal_at_first_step(&destroy, "kstream: destroying", &["TERM"], bound);
+    assert!(
+        run.sent,
+        "destroy finished before the first step:\n{}",
+        run.stderr
+    );
+    assert_eq!(run.code, Some(143), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: destroy stopped by SIGTERM: "),
+        "{}",
+        run.stderr
+    );
+    // The mapping is deleted first, alone; the role comes after the function and its logs.
+    assert!(
+        run.stderr
+            .contains(&format!("  not started: role `{}`", d.role())),
+        "{}",
+        run.stderr
+    );
+
+    d.ok(&destroy);
+    assert_eq!(inventory(&aws, &rt, &d), nothing());
+}
+
+/// A zip whose `bootstrap` is a script (accepted unchecked): other code than the deployed.
+fn script_zip(path: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("zip dir");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).expect("create zip"));
+    writer
+        .start_file(
+            "bootstrap",
+            zip::write::SimpleFileOptions::default().unix_permissions(0o755),
+        )
+        .expect("zip entry");
+    std::io::Write::write_all(&mut writer, b"#!/bin/sh\nexit 1\n").expect("zip bootstrap");
+    writer.finish().expect("finish zip");
+}
+
+#[test]
+fn plan_no_build_compares_the_last_packaged_zip_or_says_it_did_not() {
+    let d = Deployment::new("nobuild");
+    d.ok(&["apply"]);
+    // The same deployment from a fresh checkout: no `consumer.zip`, nothing packaged yet.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = FakeWorkspace::new(dir.path());
+    let text = std::fs::read_to_string(d.config()).expect("read deploy.toml");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("zip = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let config = ws.root.join("deploy.toml");
+    std::fs::write(&config, text).expect("write deploy.toml");
+    let config = config.to_str().expect("utf-8 path");
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["--config", config];
+        args.extend_from_slice(extra);
+        let out = ws.kstream(&args);
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        assert!(
+            !ws.built.exists(),
+            "{extra:?} ran a build: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("building consumer"),
+            "{}",
+            stderr(&out)
+        );
+        out
+    };
+
+    let out = plan(&["plan", "--no-build"]);
+    assert!(
+        stdout(&out).contains("note: the function's code was not compared"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&plan(&["--json", "plan", "--no-build"]).stdout).expect("json");
+    assert_eq!(
+        v["code"],
+        serde_json::json!({ "compared": false, "zip": null })
+    );
+
+    // A packaged zip with other code than the deployed: compared, so a code update.
+    script_zip(&ws.packaged_zip());
+    let out = plan(&["--json", "plan", "--no-build"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["code"]["compared"], true, "{v:#}");
+    assert_eq!(v["code"]["zip"], ws.packaged_zip().to_str().expect("utf-8"));
+    let function = v["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["resource"] == "function")
+        .expect("a function change");
+    assert_eq!(function["action"]["action"], "update", "{function:#}");
+    assert_eq!(
+        function["action"]["updates"][0]["field"], "code",
+        "{function:#}"
+    );
+    // The zip that is deployed: compared, nothing to change.
+    std::fs::copy(crate::support::consumer_zip(), ws.packaged_zip()).expect("copy zip");
+    let out = plan(&["plan", "--no-build"]);
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("not compared"), "{}", stdout(&out));
+
+    // Without `--no-build`, plan builds (with the fake, which fails): the fake is what ran.
+    let out = ws.kstream(&["--config", config, "plan"]);
+    assert!(!out.status.success());
+    assert!(ws.built.exists(), "plan did not build: {}", stderr(&out));
 }
 
 #[test]

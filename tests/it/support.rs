@@ -314,6 +314,147 @@ impl Deployment {
     }
 }
 
+/// A checkout-like kstream workspace in `dir` (a `Cargo.toml` with the `consumer` member, no
+/// `target/`), where building is a fake: `cargo` and `cargo-lambda` only create
+/// `<dir>/built` and fail. Returns the command for `kstream <args>` there with the fakes first
+/// on PATH (and as `CARGO`), and the marker's path.
+pub struct FakeWorkspace {
+    /// The workspace.
+    pub root: PathBuf,
+    /// Exists once anything tried to build.
+    pub built: PathBuf,
+    bin: PathBuf,
+}
+
+impl FakeWorkspace {
+    pub fn new(dir: &Path) -> FakeWorkspace {
+        let root = dir.to_path_buf();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"consumer\"]\n",
+        )
+        .expect("write Cargo.toml");
+        std::fs::create_dir_all(root.join("consumer")).expect("consumer dir");
+        std::fs::write(
+            root.join("consumer/Cargo.toml"),
+            "[package]\nname = \"consumer\"\n",
+        )
+        .expect("write consumer/Cargo.toml");
+        let bin = root.join("fake-bin");
+        std::fs::create_dir_all(&bin).expect("fake bin dir");
+        let built = root.join("built");
+        for program in ["cargo", "cargo-lambda"] {
+            let path = bin.join(program);
+            std::fs::write(
+                &path,
+                format!("#!/bin/sh\ntouch '{}'\nexit 1\n", built.display()),
+            )
+            .expect("write fake");
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod fake");
+        }
+        FakeWorkspace { root, built, bin }
+    }
+
+    /// `kstream <args>` in the workspace, building only with the fakes.
+    pub fn kstream(&self, args: &[&str]) -> Output {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![self.bin.clone()];
+        paths.extend(std::env::split_paths(&path));
+        command(&self.root, args)
+            .env("PATH", std::env::join_paths(paths).expect("PATH"))
+            .env("CARGO", self.bin.join("cargo"))
+            .output()
+            .expect("run kstream")
+    }
+
+    /// Where `kstream package` writes the x86_64 zip in this workspace.
+    pub fn packaged_zip(&self) -> PathBuf {
+        self.root.join("target/kstream/x86_64/bootstrap.zip")
+    }
+}
+
+/// What a run that was sent signals did: its exit code and its stderr.
+pub struct Signalled {
+    /// The exit code (`None`: ended by a signal's default action).
+    pub code: Option<i32>,
+    /// All of stderr.
+    pub stderr: String,
+    /// Whether the signals were sent (false: it finished before the first step line).
+    pub sent: bool,
+}
+
+impl Deployment {
+    /// Run `kstream <args>` and, at the first progress line after the line containing `from`,
+    /// send it `signals` (`kill -s` names: `INT`, `TERM`), 300 ms apart; kill it and fail the
+    /// test if it has not ended `deadline` after starting.
+    pub fn signal_at_first_step(
+        &self,
+        args: &[&str],
+        from: &str,
+        signals: &[&str],
+        deadline: Duration,
+    ) -> Signalled {
+        let config = self.config();
+        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        let mut child = command(self.dir.path(), &all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kstream");
+        let pid = child.id().to_string();
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let start = Instant::now();
+        let (mut text, mut counting, mut sent) = (String::new(), false, false);
+        loop {
+            let left = deadline.saturating_sub(start.elapsed());
+            match received.recv_timeout(left) {
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                    if counting && !sent && line.starts_with("  ") {
+                        for (i, signal) in signals.iter().enumerate() {
+                            if i > 0 {
+                                std::thread::sleep(Duration::from_millis(300));
+                            }
+                            let status = Command::new("kill")
+                                .args(["-s", signal, &pid])
+                                .status()
+                                .expect("run kill");
+                            assert!(status.success(), "kill -s {signal} {pid} failed");
+                        }
+                        sent = true;
+                    }
+                    counting |= line.contains(from);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("kstream {args:?} did not end within {deadline:?}:\n{text}");
+                }
+            }
+        }
+        let status = child.wait().expect("wait for kstream");
+        Signalled {
+            code: status.code(),
+            stderr: text,
+            sent,
+        }
+    }
+}
+
 impl Drop for Deployment {
     /// Best effort: leave LocalStack clean even when a test fails.
     fn drop(&mut self) {

@@ -10,11 +10,13 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::aws::execute::Stopped;
 use crate::aws::replay::{Exchange, Replay, Service};
 use crate::aws::{Clients, execute};
+use crate::interrupt::{Signal, Stop};
 use crate::model::{Desired, HANDLER, ROLE_POLICY_NAME, RUNTIME};
 use crate::package::Artifact;
-use crate::plan::{ApplyOptions, DestroyOptions, Plan, StreamSpec};
+use crate::plan::{ApplyOptions, DestroyOptions, Plan, Resource, StreamSpec};
 use crate::ui::Progress;
 
 const ACCOUNT: &str = "000000000000";
@@ -63,9 +65,14 @@ impl World {
 
     /// Observe, plan and execute an apply, as `kstream apply` does.
     async fn apply(&self, clients: &Clients) -> anyhow::Result<()> {
+        self.apply_with(clients, &Progress::quiet()).await
+    }
+
+    /// [`World::apply`] with this progress (and its stop flag).
+    async fn apply_with(&self, clients: &Clients, progress: &Progress) -> anyhow::Result<()> {
         let observed = clients.observe(&self.desired, false).await?;
         let plan = Plan::apply(&self.desired, &observed, ApplyOptions::default());
-        execute::apply(clients, &Progress::quiet(), &plan).await
+        execute::apply(clients, progress, &plan).await
     }
 
     /// The stream `apply` creates.
@@ -441,75 +448,85 @@ fn assert_same_calls(replay: &Replay, clients: &Clients) {
     assert_eq!(served, called);
 }
 
+impl World {
+    /// The reads and writes of a cold apply up to and including the role's creation: the
+    /// failure queue, the log group, the stream and the bucket whole; IAM's and Lambda's
+    /// observe reads. The rest (the role policy, the function, the mapping) is the caller's.
+    fn expect_cold_phase_one(&self, replay: &Replay) {
+        let world = self;
+        replay.expect(
+            Service::Sqs,
+            [
+                // SQS's JSON protocol names the error in its query-compatible header too.
+                Exchange::json_error("GetQueueUrl", 400, "com.amazonaws.sqs#QueueDoesNotExist")
+                    .header(
+                        "x-amzn-query-error",
+                        "AWS.SimpleQueueService.NonExistentQueue;Sender",
+                    ),
+                Exchange::ok(
+                    "CreateQueue",
+                    json!({ "QueueUrl": world.queue_url() }).to_string(),
+                ),
+                // SQS returns an existing queue of the same attributes: the tags tell whose.
+                world.queue_tags(),
+            ],
+        );
+        replay.expect(
+            Service::Logs,
+            [
+                world.log_groups(false),
+                Exchange::ok("CreateLogGroup", "{}"),
+                Exchange::ok("PutRetentionPolicy", "{}"),
+            ],
+        );
+        replay.expect(
+            Service::Kinesis,
+            [
+                // Kinesis says "not found" with status 400: the code decides, not the status.
+                Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
+                Exchange::ok("CreateStream", "{}"),
+                world.stream_active(),
+                world.stream_tags(),
+            ],
+        );
+        replay.expect(
+            Service::S3,
+            [
+                Exchange::status("HeadBucket", 404, ""),
+                Exchange::ok("CreateBucket", "")
+                    .header("Location", format!("/{}", world.desired.bucket)),
+                Exchange::ok("HeadBucket", ""),
+                world.bucket_tags(),
+            ],
+        );
+        replay.expect_any_order(
+            Service::S3,
+            [
+                Exchange::ok("PutPublicAccessBlock", ""),
+                Exchange::ok("PutBucketEncryption", ""),
+            ],
+        );
+        replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
+        replay.expect(
+            Service::Iam,
+            [
+                Exchange::iam_error("GetRole", 404, "NoSuchEntity"),
+                world.iam("CreateRole", &world.role_xml()),
+            ],
+        );
+        replay.expect(Service::Lambda, [World::not_found("GetFunction")]);
+    }
+}
+
 #[tokio::test]
 async fn cold_apply_creates_everything() {
     let world = World::new();
     let replay = Replay::default();
-    let nf = World::not_found;
-    replay.expect(
-        Service::Sqs,
-        [
-            // SQS's JSON protocol names the error in its query-compatible header too.
-            Exchange::json_error("GetQueueUrl", 400, "com.amazonaws.sqs#QueueDoesNotExist").header(
-                "x-amzn-query-error",
-                "AWS.SimpleQueueService.NonExistentQueue;Sender",
-            ),
-            Exchange::ok(
-                "CreateQueue",
-                json!({ "QueueUrl": world.queue_url() }).to_string(),
-            ),
-            // SQS returns an existing queue of the same attributes: the tags tell whose.
-            world.queue_tags(),
-        ],
-    );
-    replay.expect(
-        Service::Logs,
-        [
-            world.log_groups(false),
-            Exchange::ok("CreateLogGroup", "{}"),
-            Exchange::ok("PutRetentionPolicy", "{}"),
-        ],
-    );
-    replay.expect(
-        Service::Kinesis,
-        [
-            // Kinesis says "not found" with status 400: the code decides, not the status.
-            Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
-            Exchange::ok("CreateStream", "{}"),
-            world.stream_active(),
-            world.stream_tags(),
-        ],
-    );
-    replay.expect(
-        Service::S3,
-        [
-            Exchange::status("HeadBucket", 404, ""),
-            Exchange::ok("CreateBucket", "")
-                .header("Location", format!("/{}", world.desired.bucket)),
-            Exchange::ok("HeadBucket", ""),
-            world.bucket_tags(),
-        ],
-    );
-    replay.expect_any_order(
-        Service::S3,
-        [
-            Exchange::ok("PutPublicAccessBlock", ""),
-            Exchange::ok("PutBucketEncryption", ""),
-        ],
-    );
-    replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
-    replay.expect(
-        Service::Iam,
-        [
-            Exchange::iam_error("GetRole", 404, "NoSuchEntity"),
-            world.iam("CreateRole", &world.role_xml()),
-            world.iam("PutRolePolicy", ""),
-        ],
-    );
+    world.expect_cold_phase_one(&replay);
+    replay.expect(Service::Iam, [world.iam("PutRolePolicy", "")]);
     replay.expect(
         Service::Lambda,
         [
-            nf("GetFunction"),
             Exchange::status(
                 "CreateFunction",
                 201,
@@ -957,4 +974,141 @@ async fn every_s3_call_but_create_expects_the_account_as_bucket_owner() {
             ("GetBucketTagging".to_string(), owner),
         ]
     );
+}
+
+/// The kinds of a stopped run's changes: done, not finished, not started.
+fn stopped_kinds(result: anyhow::Result<()>) -> [Vec<Resource>; 3] {
+    let err = result.expect_err("the run was stopped");
+    let stopped = err
+        .downcast_ref::<Stopped>()
+        .unwrap_or_else(|| panic!("not a stopped run: {err:#}"));
+    assert_eq!(stopped.signal, Signal::Interrupt);
+    let kinds = |items: &[execute::Item]| items.iter().map(|i| i.resource).collect::<Vec<_>>();
+    [
+        kinds(&stopped.done),
+        kinds(&stopped.unfinished),
+        kinds(&stopped.not_started),
+    ]
+}
+
+#[tokio::test]
+async fn a_stop_lets_the_call_in_flight_finish_and_starts_no_further_step() {
+    let world = World::new();
+    let replay = Replay::default();
+    let stop = Stop::new();
+    world.expect_cold_phase_one(&replay);
+    let signal = stop.clone();
+    // The signal arrives while PutRolePolicy is in flight: it finishes, nothing follows.
+    replay.expect(
+        Service::Iam,
+        [world
+            .iam("PutRolePolicy", "")
+            .on_request(move || signal.trigger(Signal::Interrupt))],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let result = world
+        .apply_with(&clients, &Progress::quiet().with_stop(stop))
+        .await;
+
+    replay.assert_done();
+    assert_eq!(
+        stopped_kinds(result),
+        [
+            vec![
+                Resource::Stream,
+                Resource::Bucket,
+                Resource::Queue,
+                Resource::LogGroup,
+                Resource::Role,
+                Resource::RolePolicy,
+            ],
+            vec![],
+            vec![Resource::Function, Resource::Mapping],
+        ]
+    );
+    let writes = writes(&clients);
+    assert!(
+        writes.contains(&"IAM.PutRolePolicy".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        !writes.iter().any(|w| w.starts_with("Lambda.")),
+        "{writes:?}"
+    );
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn a_stop_ends_a_wait_at_its_next_tick_as_not_finished() {
+    let world = World::new();
+    let replay = Replay::default();
+    let stop = Stop::new();
+    world.expect_cold_phase_one(&replay);
+    replay.expect(Service::Iam, [world.iam("PutRolePolicy", "")]);
+    let signal = stop.clone();
+    replay.expect(
+        Service::Lambda,
+        [
+            Exchange::status(
+                "CreateFunction",
+                201,
+                world.function_configuration("Pending").to_string(),
+            ),
+            // Still Pending when the signal comes: the wait would poll for up to 10 minutes.
+            Exchange::ok(
+                "GetFunctionConfiguration",
+                world.function_configuration("Pending").to_string(),
+            )
+            .on_request(move || signal.trigger(Signal::Interrupt)),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let progress = Progress::quiet().with_stop(stop);
+    let run = world.apply_with(&clients, &progress);
+    let result = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .expect("the wait ends when the run is stopped");
+
+    replay.assert_done();
+    let [done, unfinished, not_started] = stopped_kinds(result);
+    assert_eq!(done.len(), 6, "{done:?}");
+    assert_eq!(unfinished, [Resource::Function]);
+    assert_eq!(not_started, [Resource::Mapping]);
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn a_destroy_stopped_before_it_starts_deletes_nothing() {
+    let world = World::new();
+    let replay = Replay::default();
+    world.expect_converged_observe(&replay, true);
+    let clients = Clients::replay(replay.http_client());
+    let observed = clients
+        .observe(&world.desired, true)
+        .await
+        .expect("observe");
+    let plan = Plan::destroy(&world.desired, &observed, DestroyOptions::default());
+    let stop = Stop::new();
+    stop.trigger(Signal::Interrupt);
+
+    let result = execute::destroy(&clients, &Progress::quiet().with_stop(stop), &plan).await;
+
+    replay.assert_done();
+    let [done, unfinished, not_started] = stopped_kinds(result);
+    assert_eq!((done, unfinished), (vec![], vec![]));
+    assert_eq!(
+        not_started,
+        [
+            Resource::Mapping,
+            Resource::Function,
+            Resource::LogGroup,
+            Resource::Role,
+            Resource::Stream,
+            Resource::Bucket,
+            Resource::Queue,
+        ]
+    );
+    assert_eq!(writes(&clients), Vec::<String>::new());
 }
