@@ -109,6 +109,11 @@ pub enum Command {
         after_help = "Each batch's records are read back from the stream and the function is invoked with them as the mapping would, so every record becomes the object it would have become. A batch leaves the queue only when every record is written. Records the stream no longer holds are reported as lost, and their batch stays in the queue unless `--yes`.\n\nOn a terminal, redrive lists the batches and asks first; `--yes` skips the question, and without a terminal it is required.\n\nExamples:\n  kstream redrive\n  kstream redrive --yes --json"
     )]
     Redrive(RedriveArgs),
+    /// Print the least-privilege IAM policies for running kstream on this deployment
+    #[command(
+        after_help = "One policy per command family, scoped to the config's stream, bucket, role, function, log group and failure queue:\n  deploy   plan, apply, destroy\n  produce  put, smoke\n  operate  objects, logs, status, failures, redrive\n\nEach document is valid IAM policy JSON. Without `--family` all three are printed, one after the other (each names its family in `Id`). The account comes from `--account`, else from one STS GetCallerIdentity call; when neither works, the ARNs say `*` for it (a note on stderr says so).\n\nExamples:\n  kstream policy --family deploy --account 123456789012 > deploy-policy.json\n  aws iam put-role-policy --role-name ci --policy-name kstream-deploy --policy-document file://deploy-policy.json"
+    )]
+    Policy(PolicyArgs),
     /// Write a commented starter config with a bucket name that is very likely globally unique
     #[command(
         after_help = "Example:\n  kstream init --name my-pipeline   # writes deploy.toml (see --config)"
@@ -122,6 +127,37 @@ pub enum Command {
         /// Shell to complete for
         shell: clap_complete::Shell,
     },
+}
+
+/// Arguments of `policy`.
+#[derive(Debug, Args, Clone)]
+pub struct PolicyArgs {
+    /// Print only this family's policy [default: all three]
+    #[arg(long, value_enum)]
+    pub family: Option<PolicyFamily>,
+    /// The account id the ARNs name (12 digits); without it kstream asks STS once
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub account: Option<String>,
+}
+
+/// A command family of `policy --family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyFamily {
+    /// plan, apply, destroy
+    Deploy,
+    /// put, smoke
+    Produce,
+    /// objects, logs, status, failures, redrive
+    Operate,
+}
+
+/// `--account`: an AWS account id, 12 digits.
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err("expected an AWS account id: 12 digits, like `123456789012`".into())
+    }
 }
 
 /// Arguments of `init`.

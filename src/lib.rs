@@ -13,6 +13,7 @@ pub mod logging;
 mod model;
 mod package;
 mod plan;
+mod policy;
 pub mod producer;
 mod redrive;
 mod ui;

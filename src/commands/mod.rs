@@ -10,6 +10,7 @@ mod init;
 mod logs;
 mod objects;
 mod package;
+mod policy;
 mod put;
 mod redrive;
 mod smoke;
@@ -119,6 +120,7 @@ async fn dispatch(cli: &Cli, ctx: &Context) -> Result<()> {
         Command::Smoke(args) => smoke::run(ctx, args).await,
         Command::Failures => failures::run(ctx).await,
         Command::Redrive(args) => redrive::run(ctx, args.yes).await,
+        Command::Policy(args) => policy::run(ctx, args).await,
         Command::Init(_) | Command::Completions { .. } => unreachable!("handled above"),
     }
 }

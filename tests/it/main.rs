@@ -8,6 +8,7 @@ mod failures;
 mod ops;
 mod package;
 mod pipeline;
+mod policy;
 mod proxy;
 mod scripts;
 mod support;
