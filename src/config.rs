@@ -141,6 +141,37 @@ pub struct StreamConfig {
     pub shard_count: u32,
     /// How long records stay readable, in hours: 24-8760 (default 24).
     pub retention_hours: u32,
+    /// Encryption at rest (default: KMS with the AWS-managed key `alias/aws/kinesis`).
+    pub encryption: StreamEncryption,
+}
+
+/// How the stream is encrypted at rest (`stream.encryption`, `stream.kms_key_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEncryption {
+    /// Not encrypted (`encryption = "none"`).
+    None,
+    /// Server-side encryption with a KMS key: a key ID, key ARN, alias name or alias ARN.
+    Kms {
+        /// The key as configured (Kinesis takes every spelling).
+        key_id: String,
+    },
+}
+
+impl StreamEncryption {
+    /// The default: the AWS-managed key of Kinesis.
+    pub fn aws_managed() -> StreamEncryption {
+        StreamEncryption::Kms {
+            key_id: crate::kms::AWS_MANAGED_KINESIS_KEY.to_string(),
+        }
+    }
+
+    /// The key, when encrypted.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            StreamEncryption::None => None,
+            StreamEncryption::Kms { key_id } => Some(key_id),
+        }
+    }
 }
 
 /// `[bucket]`

@@ -8,6 +8,7 @@ mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod kms;
 pub mod logging;
 mod model;
 mod package;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Architecture, Config, OnFailure, StartingPosition};
+use crate::kms::KeyRef;
 use crate::package::Artifact;
 
 /// Tag key that marks a resource as created by a kstream deployment.
@@ -172,7 +173,17 @@ impl Desired {
             bucket: self.bucket.clone(),
             function: self.consumer.function_name.clone(),
             failures: self.failure_destination(),
+            stream_key: self.customer_stream_key(),
         }
+    }
+
+    /// The stream's KMS key when it is one the consumer role must be allowed to decrypt with:
+    /// any key but the AWS-managed `alias/aws/kinesis` (whose key policy already lets every
+    /// principal of the account that may read the stream use it through Kinesis).
+    pub fn customer_stream_key(&self) -> Option<String> {
+        let key = self.stream.encryption.key_id()?;
+        let managed = KeyRef::parse(key).is_ok_and(|k| k.is_aws_managed());
+        (!managed).then(|| key.to_string())
     }
 
     /// The consumer role's inline policy for the stream `stream_arn`.
@@ -244,6 +255,8 @@ pub struct RolePolicy {
     pub function: String,
     /// Where the mapping sends failures (it does so with the function's role).
     pub failures: Option<Destination>,
+    /// The stream's customer-managed KMS key, which reading the stream needs `kms:Decrypt` on.
+    pub stream_key: Option<String>,
 }
 
 impl RolePolicy {
@@ -300,7 +313,63 @@ impl RolePolicy {
                 "Resource": [arn]
             }));
         }
+        let decrypt = self
+            .stream_key
+            .as_deref()
+            .map(|key| decrypt_statement(key, stream_arn, partition, region, account));
+        if let (Some(statement), Some(statements)) = (decrypt, document["Statement"].as_array_mut())
+        {
+            statements.push(statement);
+        }
         document
+    }
+}
+
+/// `kms:Decrypt` on the stream's customer-managed key, only for decrypting this stream's
+/// records through Kinesis (the encryption context Kinesis passes to KMS is the stream's ARN).
+/// A key given by ID or ARN is the resource itself; a key given by alias is any key of the
+/// alias's account and region that carries the alias (`kms:ResourceAliases`), since an alias
+/// ARN cannot be the resource of a key operation.
+fn decrypt_statement(
+    key: &str,
+    stream_arn: &str,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> Value {
+    let context = json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn });
+    match KeyRef::parse(key) {
+        Ok(KeyRef::Alias { name, arn }) => {
+            let (p, r, a) = arn.unwrap_or((partition, region, account));
+            json!({
+                "Sid": "DecryptStream",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/*")],
+                "Condition": {
+                    "StringEquals": context,
+                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": format!("alias/{name}") }
+                }
+            })
+        }
+        Ok(KeyRef::Key { id, arn }) => {
+            let (p, r, a) = arn.unwrap_or((partition, region, account));
+            json!({
+                "Sid": "DecryptStream",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/{id}")],
+                "Condition": { "StringEquals": context }
+            })
+        }
+        // The config checked the shape; an unparsable key still gets the narrowest grant.
+        Err(_) => json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [key],
+            "Condition": { "StringEquals": context }
+        }),
     }
 }
 
@@ -380,6 +449,9 @@ pub struct ObservedStream {
     pub open_shards: u32,
     /// Retention period in hours.
     pub retention_hours: u32,
+    /// The KMS key it is encrypted with (`KeyId` as Kinesis reports it: an alias or a key's
+    /// ARN or ID), or `None` when `EncryptionType` is `NONE`.
+    pub kms_key_id: Option<String>,
     /// Ownership tag.
     pub owner: Owner,
 }

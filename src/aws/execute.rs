@@ -104,6 +104,12 @@ async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> 
                     StreamUpdate::RetentionHours { from, to } => {
                         aws::stream::set_retention(client, progress, name, *from, *to).await?
                     }
+                    StreamUpdate::StartEncryption { key_id, .. } => {
+                        aws::stream::start_encryption(client, progress, name, key_id).await?
+                    }
+                    StreamUpdate::StopEncryption { key_id } => {
+                        aws::stream::stop_encryption(client, progress, name, key_id).await?
+                    }
                 }
             }
             Ok(arn.clone())

@@ -362,6 +362,7 @@ mod tests {
                 mode: "PROVISIONED".into(),
                 open_shards: 2,
                 retention_hours: 24,
+                kms_key_id: None,
                 owner: Owner::This,
             }),
             bucket: Some(ObservedBucket {

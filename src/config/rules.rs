@@ -302,6 +302,22 @@ pub(super) fn key_prefix(key: &str, value: &str) -> Vec<Problem> {
     problems
 }
 
+/// A KMS key for the stream: a key ID, key ARN, alias name (`alias/...`) or alias ARN.
+pub(super) fn kms_key_id(key: &str, value: &str) -> Vec<Problem> {
+    match crate::kms::KeyRef::parse(value) {
+        Ok(_) => Vec::new(),
+        Err(reason) => vec![
+            Problem::new(format!(
+                "`{key}` must be a KMS key ID, key ARN, alias name (`alias/...`) or alias ARN: {reason}"
+            ))
+            .help(format!(
+                "for example `alias/my-key` or `arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`; leave `kms_key_id` out for the AWS-managed key `{}`",
+                crate::kms::AWS_MANAGED_KINESIS_KEY
+            )),
+        ],
+    }
+}
+
 /// A path to a prebuilt zip: not empty (existence is checked when packaging).
 pub(super) fn zip(key: &str, value: &str) -> Vec<Problem> {
     if value.is_empty() {

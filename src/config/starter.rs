@@ -45,6 +45,17 @@ shard_count = 2
 # How long records stay readable, in hours.
 # 24 (one day) to 8760 (365 days); more than 24 costs extra. Default: 24.
 retention_hours = 24
+# Encryption at rest: "kms" (server-side encryption with a KMS key, set right
+# after the stream is created and restored if someone turns it off) or "none".
+# Default: "kms".
+encryption = "kms"
+# The KMS key for `encryption = "kms"`: a key ID, key ARN, alias name
+# ("alias/...") or alias ARN. With a key of your own, kstream allows the
+# consumer role kms:Decrypt on it; whoever runs `kstream put` needs
+# kms:GenerateDataKey on it, and the key policy must allow both. Not allowed
+# with `encryption = "none"`. Default: "alias/aws/kinesis" (the AWS-managed
+# key: no permissions to add).
+# kms_key_id = "alias/aws/kinesis"
 
 # The S3 bucket the consumer writes objects into. Required table.
 [bucket]

@@ -136,7 +136,7 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ),
     (
         "bad-unknown-key.toml",
-        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `shard_count` and `retention_hours`",
+        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `shard_count`, `retention_hours`, `encryption` and `kms_key_id`",
     ),
     (
         "bad-unknown-table-typo.toml",
@@ -280,7 +280,8 @@ fn defaults_apply_when_consumer_is_absent() {
             stream: StreamConfig {
                 name: "orders-stream".to_owned(),
                 shard_count: 2,
-                retention_hours: 24
+                retention_hours: 24,
+                encryption: StreamEncryption::aws_managed(),
             },
             bucket: BucketConfig {
                 name: "orders-archive-123".to_owned()
@@ -320,7 +321,10 @@ fn every_key_can_be_set() {
             stream: StreamConfig {
                 name: "full.stream_1".to_owned(),
                 shard_count: 4,
-                retention_hours: 48
+                retention_hours: 48,
+                encryption: StreamEncryption::Kms {
+                    key_id: "arn:aws:kms:eu-central-1:123456789012:alias/full-stream".to_owned()
+                },
             },
             bucket: BucketConfig {
                 name: "full.archive-bucket".to_owned()
@@ -782,7 +786,7 @@ fn unknown_keys_and_tables() {
     );
     assert_eq!(
         err(&with("[stream.settings]\nmode = \"PROVISIONED\"\n")),
-        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `shard_count` and `retention_hours`"
+        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `shard_count`, `retention_hours`, `encryption` and `kms_key_id`"
     );
     assert_eq!(
         err(&with("[bucket]\n")).lines().next().unwrap(),
@@ -1005,4 +1009,76 @@ fn enums_know_their_own_spelling() {
         );
     }
     assert_eq!(StartingPosition::from_aws("AT_TIMESTAMP"), None);
+}
+
+/// A valid config with `lines` under `[stream]`.
+fn with_stream(lines: &str) -> String {
+    format!(
+        "name = \"demo\"\n\n[stream]\nname = \"demo-stream\"\n{lines}\n[bucket]\nname = \"demo-bucket\"\n"
+    )
+}
+
+#[test]
+fn stream_encryption_defaults_to_the_aws_managed_key() {
+    let kms = |key: &str| StreamEncryption::Kms {
+        key_id: key.to_owned(),
+    };
+    assert_eq!(
+        ok(&with_stream("")).stream.encryption,
+        kms("alias/aws/kinesis")
+    );
+    assert_eq!(
+        ok(&with_stream("encryption = \"kms\"\n")).stream.encryption,
+        kms("alias/aws/kinesis")
+    );
+    assert_eq!(
+        ok(&with_stream("encryption = \"none\"\n"))
+            .stream
+            .encryption,
+        StreamEncryption::None
+    );
+    for key in [
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "alias/orders",
+        "arn:aws:kms:us-east-1:123456789012:alias/orders",
+    ] {
+        let text = with_stream(&format!("kms_key_id = \"{key}\"\n"));
+        assert_eq!(ok(&text).stream.encryption, kms(key), "{key}");
+    }
+}
+
+#[test]
+fn bad_stream_encryption_names_the_key() {
+    assert_eq!(
+        err(&with_stream("encryption = \"aes\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.encryption` must be `\"kms\"` or `\"none\"`, got `\"aes\"`"
+    );
+    assert_eq!(
+        err(&with_stream("encryption = \"off\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.encryption` must be `\"kms\"` or `\"none\"`, got `\"off\"`\n  help: did you mean `\"none\"`?"
+    );
+    assert_eq!(
+        err(&with_stream("kms_key_id = \"my-key\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.kms_key_id` must be a KMS key ID, key ARN, alias name (`alias/...`) or alias ARN: a key ID must be a UUID like `1234abcd-12ab-34cd-56ef-1234567890ab` or `mrk-` and 32 hex digits, got `my-key`\n  help: for example `alias/my-key` or `arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`; leave `kms_key_id` out for the AWS-managed key `alias/aws/kinesis`"
+    );
+    assert!(
+        err(&with_stream("kms_key_id = \"alias/aws/s3\"\n"))
+            .contains("`alias/aws/s3` is another service's AWS-managed key")
+    );
+    assert!(
+        err(&with_stream("kms_key_id = \"arn:aws:s3:::bucket\"\n"))
+            .contains("an ARN must be a KMS ARN (`arn:aws:kms:…`), got service `s3`")
+    );
+    assert!(err(&with_stream("kms_key_id = 7\n")).contains("`stream.kms_key_id` must be a string"));
+}
+
+#[test]
+fn a_key_without_encryption_is_an_error_naming_the_key() {
+    assert_eq!(
+        err(&with_stream(
+            "encryption = \"none\"\nkms_key_id = \"alias/orders\"\n"
+        )),
+        "invalid config `deploy.toml` at line 6, column 14: `stream.kms_key_id` is set to `alias/orders`, but `stream.encryption` is \"none\"\n  help: remove `kms_key_id`, or set `encryption = \"kms\"` to encrypt with that key"
+    );
 }

@@ -9,14 +9,20 @@ use super::rules::Problem;
 use super::walk::{At, Cx, Reported, Table, value};
 use super::{
     Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, LOG_RETENTION_DAYS, OnFailure,
-    StartingPosition, StreamConfig,
+    StartingPosition, StreamConfig, StreamEncryption,
 };
 
 /// Top-level keys that hold values.
 pub(super) const ROOT_KEYS: &[&str] = &["name", "region", "endpoint_url"];
 /// Top-level keys that hold tables.
 pub(super) const ROOT_TABLES: &[&str] = &["stream", "bucket", "consumer"];
-pub(super) const STREAM_KEYS: &[&str] = &["name", "shard_count", "retention_hours"];
+pub(super) const STREAM_KEYS: &[&str] = &[
+    "name",
+    "shard_count",
+    "retention_hours",
+    "encryption",
+    "kms_key_id",
+];
 pub(super) const BUCKET_KEYS: &[&str] = &["name"];
 pub(super) const CONSUMER_KEYS: &[&str] = &[
     "function_name",
@@ -87,6 +93,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
             name: String::new(),
             shard_count: DEFAULT_SHARD_COUNT,
             retention_hours: DEFAULT_RETENTION_HOURS,
+            encryption: StreamEncryption::aws_managed(),
         },
     };
     let bucket = match cx.table(&root, "bucket", true) {
@@ -125,6 +132,59 @@ fn stream(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamConfig {
         name: name.map(|at| at.value).unwrap_or_default(),
         shard_count: cx.unsigned(table, "shard_count", 1..=1000, DEFAULT_SHARD_COUNT),
         retention_hours: cx.unsigned(table, "retention_hours", 24..=8760, DEFAULT_RETENTION_HOURS),
+        encryption: encryption(cx, table),
+    }
+}
+
+/// `stream.encryption` as spelled in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EncryptionKind {
+    Kms,
+    None,
+}
+
+impl EncryptionKind {
+    const ALL: [EncryptionKind; 2] = [EncryptionKind::Kms, EncryptionKind::None];
+
+    const fn as_str(self) -> &'static str {
+        match self {
+            EncryptionKind::Kms => "kms",
+            EncryptionKind::None => "none",
+        }
+    }
+}
+
+/// `encryption` and `kms_key_id`: a key only makes sense with `encryption = "kms"`.
+fn encryption(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamEncryption {
+    let kind = cx.choice(
+        table,
+        "encryption",
+        &EncryptionKind::ALL,
+        EncryptionKind::as_str,
+        &[("sse", "kms"), ("off", "none")],
+        EncryptionKind::Kms,
+    );
+    let key = cx.string(table, "kms_key_id", rules::kms_key_id);
+    match (kind, key) {
+        (EncryptionKind::None, Ok(Some(at))) => {
+            let message = format!(
+                "`{}` is set to `{}`, but `{}` is \"none\"",
+                table.key("kms_key_id"),
+                at.value,
+                table.key("encryption")
+            );
+            cx.report(
+                at.offset,
+                table.key("kms_key_id"),
+                Problem::new(message).help(
+                    "remove `kms_key_id`, or set `encryption = \"kms\"` to encrypt with that key",
+                ),
+            );
+            StreamEncryption::None
+        }
+        (EncryptionKind::None, _) => StreamEncryption::None,
+        (EncryptionKind::Kms, Ok(Some(at))) => StreamEncryption::Kms { key_id: at.value },
+        (EncryptionKind::Kms, _) => StreamEncryption::aws_managed(),
     }
 }
 

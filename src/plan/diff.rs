@@ -1,5 +1,6 @@
 //! Desired × observed → typed steps, per resource. Pure: no I/O.
 
+use crate::kms::same_key;
 use crate::model::{
     Desired, FAILURE_RETENTION_S, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy,
 };
@@ -116,6 +117,7 @@ fn stream(
                 name: want.name.clone(),
                 shard_count: want.shard_count,
                 retention_hours: want.retention_hours,
+                kms_key_id: want.encryption.key_id().map(str::to_string),
                 tags: desired.tags(),
             },
             after_deletion: have.is_some(),
@@ -142,12 +144,32 @@ fn stream(
             to: want.retention_hours,
         });
     }
+    updates.extend(encryption(
+        want.encryption.key_id(),
+        have.kms_key_id.as_deref(),
+    ));
     Ok(StreamPhase::Existing {
         name: want.name.clone(),
         arn: have.arn.clone(),
         settling: have.status != "ACTIVE",
         updates,
     })
+}
+
+/// The encryption step, if the stream's key (`have`, as Kinesis reports it) is not the one
+/// wanted. Spellings of one key compare equal (`kms::same_key`).
+pub fn encryption(want: Option<&str>, have: Option<&str>) -> Option<StreamUpdate> {
+    match (want, have) {
+        (None, None) => None,
+        (None, Some(key_id)) => Some(StreamUpdate::StopEncryption {
+            key_id: key_id.to_string(),
+        }),
+        (Some(want), Some(have)) if same_key(want, have) => None,
+        (Some(want), have) => Some(StreamUpdate::StartEncryption {
+            from: have.map(str::to_string),
+            key_id: want.to_string(),
+        }),
+    }
 }
 
 fn bucket(

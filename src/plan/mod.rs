@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::Architecture;
 use crate::model::{Desired, MappingSettings, Observed, Owner};
 
+pub use diff::encryption as encryption_step;
 pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
     FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
@@ -76,6 +77,8 @@ pub enum Update {
     ShardCount { from: u32, to: u32 },
     /// Retention in hours.
     RetentionHours { from: u32, to: u32 },
+    /// Encryption at rest: `none` or the KMS key.
+    StreamEncryption { from: String, to: String },
     /// Turn all four Block Public Access settings on.
     PublicAccessBlock,
     /// Turn default encryption (SSE-S3) on.

@@ -227,6 +227,8 @@ pub struct StreamSpec {
     pub shard_count: u32,
     /// Retention in hours.
     pub retention_hours: u32,
+    /// The KMS key to encrypt it with once it is `ACTIVE` (CreateStream cannot), or `None`.
+    pub kms_key_id: Option<String>,
     /// Tags, set in the create call.
     pub tags: Tags,
 }
@@ -254,6 +256,18 @@ pub enum StreamUpdate {
         from: u32,
         /// Hours wanted.
         to: u32,
+    },
+    /// StartStreamEncryption: encrypt the stream, or switch it to another key.
+    StartEncryption {
+        /// The key it is encrypted with now, if any.
+        from: Option<String>,
+        /// The key wanted.
+        key_id: String,
+    },
+    /// StopStreamEncryption (`encryption = "none"`).
+    StopEncryption {
+        /// The key it is encrypted with now (the call names it).
+        key_id: String,
     },
 }
 

@@ -40,6 +40,7 @@ fn converged(d: &Desired) -> Observed {
             mode: "PROVISIONED".into(),
             open_shards: d.stream.shard_count,
             retention_hours: d.stream.retention_hours,
+            kms_key_id: d.stream.encryption.key_id().map(str::to_string),
             owner: Owner::This,
         }),
         bucket: Some(ObservedBucket {
@@ -414,4 +415,165 @@ fn a_role_serving_another_region_is_neither_taken_nor_destroyed() {
             region: "us-east-1".into()
         }]
     );
+}
+
+#[test]
+fn stream_encryption_is_observed_and_corrected() {
+    let d = desired();
+    let mut observed = converged(&d);
+    // Someone ran StopStreamEncryption.
+    observed.stream.as_mut().unwrap().kms_key_id = None;
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.counts(), (0, 1, 0));
+    assert_eq!(
+        plan.change(Resource::Stream).unwrap().action,
+        Action::Update {
+            updates: vec![Update::StreamEncryption {
+                from: "none".into(),
+                to: "KMS alias/aws/kinesis".into()
+            }]
+        }
+    );
+    let steps = plan.apply_steps().unwrap();
+    let StreamPhase::Existing { updates, .. } = &steps.stream else {
+        panic!("{:?}", steps.stream)
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StartEncryption {
+            from: None,
+            key_id: "alias/aws/kinesis".into()
+        }]
+    );
+    assert!(
+        plan.render(false).contains(
+            "  ~ stream `stream-output`\n      encryption: none → KMS alias/aws/kinesis\n"
+        )
+    );
+}
+
+/// `desired()` with `[stream]` lines added.
+fn desired_with_stream(lines: &str) -> Desired {
+    let text = include_str!("../../tests/fixtures/plan/deploy.toml").replace(
+        "retention_hours = 24\n",
+        &format!("retention_hours = 24\n{lines}"),
+    );
+    let config = crate::config::parse(&text, Path::new("deploy.toml")).expect("valid config");
+    Desired::new(&config, "us-east-1".into(), "000000000000".into(), None)
+}
+
+#[test]
+fn encryption_none_stops_it_and_a_new_key_switches_it() {
+    let d = desired_with_stream("encryption = \"none\"\n");
+    let mut observed = converged(&desired());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let StreamPhase::Existing { updates, .. } = &plan.apply_steps().unwrap().stream else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StopEncryption {
+            key_id: "alias/aws/kinesis".into()
+        }]
+    );
+
+    let key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let d = desired_with_stream(&format!("kms_key_id = \"{key}\"\n"));
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let StreamPhase::Existing { updates, .. } = &plan.apply_steps().unwrap().stream else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StartEncryption {
+            from: Some("alias/aws/kinesis".into()),
+            key_id: key.into()
+        }]
+    );
+    // Kinesis reporting the key by its ID is the same key: nothing to do for the stream.
+    observed.stream.as_mut().unwrap().kms_key_id =
+        Some("1234abcd-12ab-34cd-56ef-1234567890ab".into());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.change(Resource::Stream).unwrap().action, Action::NoOp);
+}
+
+#[test]
+fn a_created_stream_is_encrypted_as_configured() {
+    for (lines, key) in [
+        ("", Some("alias/aws/kinesis")),
+        ("kms_key_id = \"alias/orders\"\n", Some("alias/orders")),
+        ("encryption = \"none\"\n", None),
+    ] {
+        let d = desired_with_stream(lines);
+        let plan = Plan::apply(&d, &Observed::default(), ApplyOptions::default());
+        let summary = match &plan.change(Resource::Stream).unwrap().action {
+            Action::Create { summary } => summary.clone(),
+            other => panic!("{other:?}"),
+        };
+        match key {
+            Some(key) => assert!(summary.ends_with(&format!("encrypted with KMS key {key}"))),
+            None => assert!(summary.ends_with("not encrypted"), "{summary}"),
+        }
+    }
+}
+
+#[test]
+fn a_customer_key_lets_the_consumer_role_decrypt_only_through_the_stream() {
+    let statement = |d: &Desired| {
+        let policy = d.role_policy(ARN);
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "DecryptStream")
+            .cloned()
+    };
+    assert_eq!(
+        statement(&desired()),
+        None,
+        "the AWS-managed key needs nothing"
+    );
+    assert_eq!(
+        statement(&desired_with_stream(
+            "kms_key_id = \"arn:aws:kms:us-east-1:000000000000:alias/aws/kinesis\"\n"
+        )),
+        None
+    );
+    assert_eq!(
+        statement(&desired_with_stream("encryption = \"none\"\n")),
+        None
+    );
+    let context = serde_json::json!({ "kms:EncryptionContext:aws:kinesis:arn": ARN });
+    assert_eq!(
+        statement(&desired_with_stream(
+            "kms_key_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n"
+        )),
+        Some(serde_json::json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": ["arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+            "Condition": { "StringEquals": context }
+        }))
+    );
+    assert_eq!(
+        statement(&desired_with_stream("kms_key_id = \"alias/orders\"\n")),
+        Some(serde_json::json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": ["arn:aws:kms:us-east-1:000000000000:key/*"],
+            "Condition": {
+                "StringEquals": context,
+                "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/orders" }
+            }
+        }))
+    );
+    // Switching to a customer key rewrites the role policy.
+    let d = desired_with_stream("kms_key_id = \"alias/orders\"\n");
+    let plan = Plan::apply(&d, &converged(&desired()), ApplyOptions::default());
+    assert!(matches!(
+        plan.change(Resource::RolePolicy).unwrap().action,
+        Action::Update { .. }
+    ));
 }

@@ -23,6 +23,7 @@ impl Update {
             Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
             Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
             Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
+            Update::StreamEncryption { from, to } => format!("encryption: {from} → {to}"),
             Update::PublicAccessBlock => "block public access: off → on".into(),
             Update::Encryption => "default encryption: off → SSE-S3".into(),
             Update::BucketPolicy => "policy: → deny non-TLS requests".into(),
@@ -194,11 +195,15 @@ fn log_group(phase: &LogGroupPhase) -> Change {
 fn stream(phase: &StreamPhase) -> Change {
     match phase {
         StreamPhase::Create { spec, .. } => {
+            let encrypted = spec.kms_key_id.as_ref().map_or_else(
+                || "not encrypted".to_string(),
+                |key| format!("encrypted with KMS key {key}"),
+            );
             let summary = format!(
-                "PROVISIONED, {} shard{}, retention {} h",
+                "PROVISIONED, {} shard{}, retention {} h, {encrypted}",
                 spec.shard_count,
                 plural(spec.shard_count),
-                spec.retention_hours
+                spec.retention_hours,
             );
             change(Resource::Stream, &spec.name, Action::Create { summary })
         }
@@ -219,11 +224,24 @@ fn stream(phase: &StreamPhase) -> Change {
                         from: *from,
                         to: *to,
                     },
+                    StreamUpdate::StartEncryption { from, key_id } => Update::StreamEncryption {
+                        from: encryption(from.as_deref()),
+                        to: encryption(Some(key_id)),
+                    },
+                    StreamUpdate::StopEncryption { key_id } => Update::StreamEncryption {
+                        from: encryption(Some(key_id)),
+                        to: encryption(None),
+                    },
                 })
                 .collect();
             updated(Resource::Stream, name, updates)
         }
     }
+}
+
+/// A stream's encryption as the plan prints it: `none` or `KMS <key>`.
+fn encryption(key_id: Option<&str>) -> String {
+    key_id.map_or_else(|| "none".to_string(), |key| format!("KMS {key}"))
 }
 
 fn bucket(phase: &BucketPhase) -> Change {

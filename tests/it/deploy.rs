@@ -688,3 +688,90 @@ fn two_regions_never_share_a_role_or_a_bucket() {
     assert_eq!(inventory(&aws, &rt, &d), deployed());
     assert_converged(&d.json(&["apply"]));
 }
+
+/// The stream's encryption as Kinesis reports it: (`EncryptionType`, `KeyId`).
+fn stream_encryption(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    d: &Deployment,
+) -> (String, Option<String>) {
+    let summary = rt
+        .block_on(
+            aws.kinesis
+                .describe_stream_summary()
+                .stream_name(d.stream())
+                .send(),
+        )
+        .expect("describe stream summary")
+        .stream_description_summary
+        .expect("summary");
+    (
+        summary
+            .encryption_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        summary.key_id().map(str::to_string),
+    )
+}
+
+#[test]
+fn encryption_drift() {
+    let d = Deployment::new("encrypt");
+    let (rt, aws) = {
+        let rt = rt();
+        let aws = Aws::new(&rt);
+        (rt, aws)
+    };
+    let applied = d.json(&["apply"]);
+    assert!(
+        write_calls(&applied).contains(&"Kinesis.StartStreamEncryption".to_string()),
+        "a new stream is encrypted: {:?}",
+        write_calls(&applied)
+    );
+    let kms = || ("KMS".to_string(), Some("alias/aws/kinesis".to_string()));
+    assert_eq!(stream_encryption(&aws, &rt, &d), kms());
+    assert_converged(&d.json(&["apply"]));
+
+    // Someone turns encryption off behind kstream's back.
+    rt.block_on(
+        aws.kinesis
+            .stop_stream_encryption()
+            .stream_name(d.stream())
+            .encryption_type(aws_sdk_kinesis::types::EncryptionType::Kms)
+            .key_id("alias/aws/kinesis")
+            .send(),
+    )
+    .expect("stop stream encryption");
+    crate::support::eventually("the stream to be ACTIVE", Duration::from_secs(30), || {
+        let status = rt
+            .block_on(
+                aws.kinesis
+                    .describe_stream_summary()
+                    .stream_name(d.stream())
+                    .send(),
+            )
+            .ok()?
+            .stream_description_summary?
+            .stream_status()
+            .clone();
+        (status == aws_sdk_kinesis::types::StreamStatus::Active).then_some(())
+    });
+    assert_eq!(stream_encryption(&aws, &rt, &d).0, "NONE");
+
+    let plan = stdout(&d.ok(&["plan"]));
+    for line in [
+        &format!("  ~ stream `{}`", d.stream()),
+        "      encryption: none → KMS alias/aws/kinesis",
+        "plan: 0 to create, 1 to update, 0 to delete",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    let applied = d.json(&["apply"]);
+    assert_eq!(
+        write_calls(&applied),
+        ["Kinesis.StartStreamEncryption"],
+        "only the encryption is restored"
+    );
+    assert_eq!(stream_encryption(&aws, &rt, &d), kms());
+    assert_converged(&d.json(&["apply"]));
+}

@@ -75,33 +75,55 @@ impl World {
             name: s.name.clone(),
             shard_count: s.shard_count,
             retention_hours: s.retention_hours,
+            kms_key_id: s.encryption.key_id().map(str::to_string),
             tags: self.desired.tags(),
         }
     }
 
     // Kinesis (JSON 1.1).
 
+    /// DescribeStreamSummary, encrypted as the config wants.
     fn stream_summary(&self, status: &str, retention_hours: u32) -> Exchange {
+        let key = self.desired.stream.encryption.key_id();
+        self.stream_summary_keyed(status, retention_hours, key)
+    }
+
+    /// DescribeStreamSummary of a stream encrypted with `key` (`None`: not encrypted).
+    fn stream_summary_keyed(
+        &self,
+        status: &str,
+        retention_hours: u32,
+        key: Option<&str>,
+    ) -> Exchange {
         let s = &self.desired.stream;
+        let mut summary = json!({
+            "StreamName": s.name,
+            "StreamARN": self.stream_arn,
+            "StreamStatus": status,
+            "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+            "RetentionPeriodHours": retention_hours,
+            "StreamCreationTimestamp": 1_700_000_000,
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "OpenShardCount": s.shard_count,
+            "ConsumerCount": 0,
+            "EncryptionType": if key.is_some() { "KMS" } else { "NONE" }
+        });
+        if let Some(key) = key {
+            summary["KeyId"] = json!(key);
+        }
         Exchange::ok(
             "DescribeStreamSummary",
-            json!({ "StreamDescriptionSummary": {
-                "StreamName": s.name,
-                "StreamARN": self.stream_arn,
-                "StreamStatus": status,
-                "StreamModeDetails": { "StreamMode": "PROVISIONED" },
-                "RetentionPeriodHours": retention_hours,
-                "StreamCreationTimestamp": 1_700_000_000,
-                "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-                "OpenShardCount": s.shard_count,
-                "ConsumerCount": 0
-            }})
-            .to_string(),
+            json!({ "StreamDescriptionSummary": summary }).to_string(),
         )
     }
 
     fn stream_active(&self) -> Exchange {
         self.stream_summary("ACTIVE", self.desired.stream.retention_hours)
+    }
+
+    /// The stream as CreateStream leaves it: ACTIVE and not encrypted.
+    fn stream_unencrypted(&self) -> Exchange {
+        self.stream_summary_keyed("ACTIVE", self.desired.stream.retention_hours, None)
     }
 
     fn stream_tags(&self) -> Exchange {
@@ -355,13 +377,24 @@ impl World {
     /// The reads of `Clients::observe` on a converged deployment; `for_destroy` adds the
     /// bucket's object check.
     fn expect_converged_observe(&self, replay: &Replay, for_destroy: bool) {
-        self.expect_observe(replay, for_destroy, self.bucket_policy());
+        self.expect_observe(
+            replay,
+            for_destroy,
+            self.stream_active(),
+            self.bucket_policy(),
+        );
     }
 
-    /// The reads of `Clients::observe` on a deployment that is converged but for the bucket
-    /// policy's answer.
-    fn expect_observe(&self, replay: &Replay, for_destroy: bool, bucket_policy: Exchange) {
-        replay.expect(Service::Kinesis, [self.stream_active(), self.stream_tags()]);
+    /// The reads of `Clients::observe` on a deployment that is converged but for the stream's
+    /// summary and the bucket policy's answer.
+    fn expect_observe(
+        &self,
+        replay: &Replay,
+        for_destroy: bool,
+        stream: Exchange,
+        bucket_policy: Exchange,
+    ) {
+        replay.expect(Service::Kinesis, [stream, self.stream_tags()]);
         replay.expect(Service::S3, [Exchange::ok("HeadBucket", "")]);
         replay.expect_any_order(Service::S3, self.bucket_settings(bucket_policy));
         if for_destroy {
@@ -461,8 +494,11 @@ async fn cold_apply_creates_everything() {
             // Kinesis says "not found" with status 400: the code decides, not the status.
             Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
             Exchange::ok("CreateStream", "{}"),
-            world.stream_active(),
+            world.stream_unencrypted(),
             world.stream_tags(),
+            // CreateStream cannot encrypt: the stream is encrypted once ACTIVE.
+            Exchange::ok("StartStreamEncryption", "{}"),
+            world.stream_active(),
         ],
     );
     replay.expect(
@@ -523,6 +559,7 @@ async fn cold_apply_creates_everything() {
             "IAM.CreateRole",
             "IAM.PutRolePolicy",
             "Kinesis.CreateStream",
+            "Kinesis.StartStreamEncryption",
             "Lambda.CreateEventSourceMapping",
             "Lambda.CreateFunction",
             "S3.CreateBucket",
@@ -649,7 +686,7 @@ async fn a_missing_bucket_policy_is_the_only_write() {
     let world = World::new();
     let replay = Replay::default();
     let no_policy = Exchange::s3_error("GetBucketPolicy", 404, "NoSuchBucketPolicy");
-    world.expect_observe(&replay, false, no_policy);
+    world.expect_observe(&replay, false, world.stream_active(), no_policy);
     replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
     let clients = Clients::replay(replay.http_client());
 
@@ -658,6 +695,56 @@ async fn a_missing_bucket_policy_is_the_only_write() {
     replay.assert_done();
     result.expect("apply");
     assert_eq!(writes(&clients), ["S3.PutBucketPolicy"]);
+}
+
+#[tokio::test]
+async fn a_stream_whose_encryption_was_stopped_is_encrypted_again() {
+    let world = World::new();
+    let replay = Replay::default();
+    world.expect_observe(
+        &replay,
+        false,
+        world.stream_unencrypted(),
+        world.bucket_policy(),
+    );
+    replay.expect(
+        Service::Kinesis,
+        [
+            Exchange::ok("StartStreamEncryption", "{}"),
+            world.stream_active(),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let result = world.apply(&clients).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    assert_eq!(writes(&clients), ["Kinesis.StartStreamEncryption"]);
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn a_key_reported_in_another_spelling_is_converged() {
+    let world = World::new();
+    // The fixture wants the AWS-managed key, `alias/aws/kinesis`; Kinesis may report the
+    // alias's ARN instead, or the ARN of the key behind it.
+    for reported in [
+        format!("arn:aws:kms:us-east-1:{ACCOUNT}:alias/aws/kinesis"),
+        format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+    ] {
+        let replay = Replay::default();
+        let retention = world.desired.stream.retention_hours;
+        let stream = world.stream_summary_keyed("ACTIVE", retention, Some(&reported));
+        world.expect_observe(&replay, false, stream, world.bucket_policy());
+        let clients = Clients::replay(replay.http_client());
+
+        let result = world.apply(&clients).await;
+
+        replay.assert_done();
+        result.expect("apply");
+        assert_eq!(writes(&clients), Vec::<String>::new(), "{reported}");
+    }
 }
 
 #[tokio::test]
