@@ -21,6 +21,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
@@ -107,6 +108,10 @@ pub enum OnFailure {
     SnsArn(String),
 }
 
+/// Most user tags in `[tags]`: AWS allows 50 tags per resource, and the role carries two of
+/// kstream's own (`kstream:deployment`, `kstream:region`).
+pub const MAX_USER_TAGS: usize = 48;
+
 /// The retention periods CloudWatch Logs accepts, in days.
 pub const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -130,6 +135,8 @@ pub struct Config {
     pub bucket: BucketConfig,
     /// `[consumer]`
     pub consumer: ConsumerConfig,
+    /// `[tags]`: the user's tags, put on every resource kstream creates.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// `[stream]`

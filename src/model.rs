@@ -75,6 +75,8 @@ pub struct Desired {
     pub consumer: crate::config::ConsumerConfig,
     /// The packaged consumer, when known (plan without a package shows code as unknown).
     pub artifact: Option<Artifact>,
+    /// `[tags]`: the user's tags, on every resource next to kstream's own.
+    pub user_tags: BTreeMap<String, String>,
 }
 
 impl Desired {
@@ -93,12 +95,26 @@ impl Desired {
             bucket: config.bucket.name.clone(),
             consumer: config.consumer.clone(),
             artifact,
+            user_tags: config.tags.clone(),
         }
     }
 
-    /// Tags put on every resource kstream creates.
+    /// Tags put on every resource kstream creates: the user's (`[tags]`) and the ownership tag
+    /// (the config refuses user keys starting with `kstream:`, so neither overrides the other).
     pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([(DEPLOYMENT_TAG.to_string(), self.deployment.clone())])
+        let mut tags = self.user_tags.clone();
+        tags.insert(DEPLOYMENT_TAG.to_string(), self.deployment.clone());
+        tags
+    }
+
+    /// The user tags a resource carrying `have` lacks or has with another value; empty when
+    /// it has them all. Tags not in `[tags]` are never removed (see the README).
+    pub fn missing_user_tags(&self, have: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        self.user_tags
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Tags of the role, which is global: the deployment's, and the region it serves.
@@ -454,6 +470,8 @@ pub struct ObservedStream {
     pub kms_key_id: Option<String>,
     /// Ownership tag.
     pub owner: Owner,
+    /// All its tags (empty while it is being deleted).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl ObservedStream {
@@ -491,6 +509,8 @@ pub struct ObservedRole {
     pub policy: Option<Value>,
     /// Its `kstream:region` tag, if any.
     pub region: Option<String>,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The consumer function as observed.
@@ -524,6 +544,8 @@ pub struct ObservedFunction {
     pub last_update_status: String,
     /// ISO time of the last change.
     pub last_modified: String,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An event source mapping as observed.
@@ -554,6 +576,8 @@ pub struct ObservedQueue {
     pub retention_s: u32,
     /// Messages in it, visible or in flight (approximate, as SQS counts).
     pub messages: u64,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The function's log group as observed.
@@ -565,6 +589,8 @@ pub struct ObservedLogGroup {
     pub owner: Owner,
     /// Retention in days; `None` keeps logs forever.
     pub retention_days: Option<u32>,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Everything that exists for a deployment, observed concurrently before planning.

@@ -11,7 +11,7 @@ use super::{self as aws, Clients, Wait};
 use crate::plan::{
     BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase,
     LogGroupUpdate, MappingStep, Plan, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleUpdate, StreamPhase, StreamUpdate,
+    RoleUpdate, StreamPhase, StreamUpdate, TagChange,
 };
 use crate::ui::Progress;
 
@@ -94,7 +94,10 @@ async fn stream(clients: &Clients, progress: &Progress, phase: &StreamPhase) -> 
             }
             for update in updates {
                 match update {
-                    StreamUpdate::AdoptTag(tags) => aws::stream::tag(client, name, tags).await?,
+                    StreamUpdate::AdoptTag(tags)
+                    | StreamUpdate::Tags(TagChange { set: tags, .. }) => {
+                        aws::stream::tag(client, name, tags).await?
+                    }
                     StreamUpdate::ToProvisioned { .. } => {
                         aws::stream::set_provisioned(client, progress, arn, name).await?
                     }
@@ -137,9 +140,11 @@ async fn bucket(clients: &Clients, progress: &Progress, phase: &BucketPhase) -> 
             }
             for update in updates {
                 match update {
-                    BucketUpdate::AdoptTag { existing, add } => {
-                        aws::bucket::set_tags(client, name, existing, add).await?
-                    }
+                    BucketUpdate::AdoptTag { existing, add }
+                    | BucketUpdate::Tags {
+                        existing,
+                        change: TagChange { set: add, .. },
+                    } => aws::bucket::set_tags(client, name, existing, add).await?,
                     BucketUpdate::BlockPublicAccess => {
                         aws::bucket::block_public_access(client, name).await?
                     }
@@ -168,7 +173,10 @@ async fn queue(clients: &Clients, progress: &Progress, phase: &QueuePhase) -> Re
             }
             for update in updates {
                 match update {
-                    QueueUpdate::AdoptTag(tags) => aws::queue::tag(client, name, url, tags).await?,
+                    QueueUpdate::AdoptTag(tags)
+                    | QueueUpdate::Tags(TagChange { set: tags, .. }) => {
+                        aws::queue::tag(client, name, url, tags).await?
+                    }
                     QueueUpdate::Attributes { retention_s } => {
                         aws::queue::set_attributes(client, name, url, *retention_s).await?
                     }
@@ -189,7 +197,8 @@ async fn log_group(clients: &Clients, progress: &Progress, phase: &LogGroupPhase
             }
             for update in updates {
                 match update {
-                    LogGroupUpdate::AdoptTag(tags) => {
+                    LogGroupUpdate::AdoptTag(tags)
+                    | LogGroupUpdate::Tags(TagChange { set: tags, .. }) => {
                         aws::log_group::tag(client, name, arn, tags).await?
                     }
                     LogGroupUpdate::Retention { to, .. } => {
@@ -213,7 +222,9 @@ async fn role(clients: &Clients, progress: &Progress, phase: &RolePhase) -> Resu
             }
             for update in updates {
                 match update {
-                    RoleUpdate::AdoptTag(tags) | RoleUpdate::RegionTag(tags) => {
+                    RoleUpdate::AdoptTag(tags)
+                    | RoleUpdate::RegionTag(tags)
+                    | RoleUpdate::Tags(TagChange { set: tags, .. }) => {
                         aws::role::tag(client, name, tags).await?
                     }
                     RoleUpdate::TrustPolicy(policy) => {
@@ -270,6 +281,9 @@ async fn function(
                 match update {
                     FunctionUpdate::AdoptTag => {
                         aws::function::tag(client, arn, &config.tags).await?
+                    }
+                    FunctionUpdate::Tags(change) => {
+                        aws::function::tag(client, arn, &change.set).await?
                     }
                     FunctionUpdate::Code { artifact, .. } => {
                         aws::function::update_code(

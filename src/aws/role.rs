@@ -96,6 +96,11 @@ pub async fn observe(
         region: tag_value(&role, REGION_TAG).map(str::to_string),
         trust_policy,
         policy,
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
     }))
 }
 

@@ -44,7 +44,10 @@ pub async fn observe(
         deployment,
         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    Ok(Some(observed(&s, owner)))
+    Ok(Some(ObservedStream {
+        tags,
+        ..observed(&s, owner)
+    }))
 }
 
 /// The stream's status, or `None` when it does not exist.
@@ -98,6 +101,7 @@ fn observed(s: &StreamDescriptionSummary, owner: Owner) -> ObservedStream {
             _ => None,
         },
         owner,
+        tags: Default::default(),
     }
 }
 
@@ -327,19 +331,31 @@ pub async fn set_provisioned(
     wait_active(client, progress, name).await.map(|_| ())
 }
 
-/// Add the ownership tag (`--adopt`).
+/// Most tags in one AddTagsToStream call: the API reference says 50 today and said 10 before;
+/// 10 is accepted by both.
+const TAGS_PER_CALL: usize = 10;
+
+/// Add or overwrite `tags` (the ownership tag with `--adopt`, user tags), ten per call.
 pub async fn tag(
     client: &Client,
     name: &str,
     tags: &std::collections::BTreeMap<String, String>,
 ) -> Result<()> {
-    client
-        .add_tags_to_stream()
-        .stream_name(name)
-        .set_tags(Some(tags.clone().into_iter().collect()))
-        .send()
-        .await
-        .with_context(|| format!("failed to tag stream `{name}`"))?;
+    let tags: Vec<(&String, &String)> = tags.iter().collect();
+    for chunk in tags.chunks(TAGS_PER_CALL) {
+        client
+            .add_tags_to_stream()
+            .stream_name(name)
+            .set_tags(Some(
+                chunk
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ))
+            .send()
+            .await
+            .with_context(|| format!("failed to tag stream `{name}`"))?;
+    }
     Ok(())
 }
 

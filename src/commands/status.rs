@@ -363,6 +363,7 @@ mod tests {
                 open_shards: 2,
                 retention_hours: 24,
                 kms_key_id: None,
+                tags: Default::default(),
                 owner: Owner::This,
             }),
             bucket: Some(ObservedBucket {
@@ -388,6 +389,7 @@ mod tests {
                 state: "Active".into(),
                 last_update_status: "Successful".into(),
                 last_modified: "2024-03-09T07:05:04.000+0000".into(),
+                tags: Default::default(),
             }),
             mappings: vec![ObservedMapping {
                 uuid: "1a2b".into(),

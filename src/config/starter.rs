@@ -115,6 +115,16 @@ key_prefix = ""
 # consumer. A relative path is relative to this file's directory.
 # Default: build the consumer in the kstream workspace.
 # zip = "target/lambda/consumer/bootstrap.zip"
+
+# Tags for every resource kstream creates (stream, bucket, failure queue, log
+# group, role, function), set in the create call itself, next to kstream's own
+# `kstream:deployment` (and `kstream:region` on the role). Optional table.
+# Keys: 1 to 128 characters, not starting with `kstream:` or `aws:`; values: 0
+# to 256 characters; both of letters, digits, spaces and `_ . : / = + - @`. At
+# most 48 tags. `apply` adds a missing tag and corrects a changed value; it never
+# removes a tag, not even one taken out of this table (remove it by hand).
+[tags]
+# team = "data-platform"
 "#
     )
 }

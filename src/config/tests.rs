@@ -144,7 +144,7 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ),
     (
         "bad-unknown-table.toml",
-        "invalid config `tests/fixtures/config/bad-unknown-table.toml` at line 9, column 1: unknown table `[logging]`\n  help: allowed top-level keys are `name`, `region` and `endpoint_url`, and tables `[stream]`, `[bucket]` and `[consumer]`",
+        "invalid config `tests/fixtures/config/bad-unknown-table.toml` at line 9, column 1: unknown table `[logging]`\n  help: allowed top-level keys are `name`, `region` and `endpoint_url`, and tables `[stream]`, `[bucket]`, `[consumer]` and `[tags]`",
     ),
     (
         "bad-failure-settings.toml",
@@ -302,6 +302,7 @@ fn defaults_apply_when_consumer_is_absent() {
                 key_prefix: String::new(),
                 zip: None,
             },
+            tags: Default::default(),
         }
     );
     // An empty `[consumer]` is the same as none.
@@ -347,6 +348,10 @@ fn every_key_can_be_set() {
                 key_prefix: "events/".to_owned(),
                 zip: Some(fixture("build/bootstrap.zip")),
             },
+            tags: std::collections::BTreeMap::from([
+                ("team".to_owned(), "data platform".to_owned()),
+                ("cost-center".to_owned(), "CC-1234/ingest".to_owned()),
+            ]),
         }
     );
 }
@@ -1080,5 +1085,78 @@ fn a_key_without_encryption_is_an_error_naming_the_key() {
             "encryption = \"none\"\nkms_key_id = \"alias/orders\"\n"
         )),
         "invalid config `deploy.toml` at line 6, column 14: `stream.kms_key_id` is set to `alias/orders`, but `stream.encryption` is \"none\"\n  help: remove `kms_key_id`, or set `encryption = \"kms\"` to encrypt with that key"
+    );
+}
+
+#[test]
+fn tags_are_strings_of_the_aws_tag_rules() {
+    let text = with(
+        "\n[tags]\nteam = \"data platform\"\n\"cost:center\" = \"CC-1/x@y+z=1\"\nempty = \"\"\n\"é\" = \"ü\"\n",
+    );
+    assert_eq!(
+        ok(&text).tags,
+        std::collections::BTreeMap::from([
+            ("team".to_owned(), "data platform".to_owned()),
+            ("cost:center".to_owned(), "CC-1/x@y+z=1".to_owned()),
+            ("empty".to_owned(), String::new()),
+            ("é".to_owned(), "ü".to_owned()),
+        ])
+    );
+    assert!(ok(&with("")).tags.is_empty());
+    let long_key = "k".repeat(128);
+    let long_value = "v".repeat(256);
+    ok(&with(&format!("[tags]\n{long_key} = \"{long_value}\"\n")));
+}
+
+#[test]
+fn bad_tags_name_the_key_line_and_column() {
+    assert_eq!(
+        err(&with("[tags]\n\"kstream:owner\" = \"me\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"kstream:owner\"`: tag keys starting with `kstream:` are kstream's own\n  help: choose a key without that prefix"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"AWS:x\" = \"me\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"AWS:x\"`: tag keys starting with `aws:` are reserved by AWS\n  help: choose a key without that prefix"
+    );
+    assert_eq!(
+        err(&with("[tags]\nteam = 7\n")),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must be a string, got an integer\n  help: tag values are strings: put the value in double quotes"
+    );
+    assert_eq!(
+        err(&with("[tags]\nteam = \"a;b\"\n")),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must contain only letters, digits, spaces and `_ . : / = + - @`, got `;` at position 2"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"a#b\" = \"x\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"a#b\"`: a tag key must contain only letters, digits, spaces and `_ . : / = + - @`, got `#` at position 2"
+    );
+    assert_eq!(
+        err(&with(&format!("[tags]\n{} = \"x\"\n", "k".repeat(129)))),
+        format!(
+            "invalid config `deploy.toml` at line 9, column 1: `tags.{}`: a tag key must be at most 128 characters long, got 129",
+            "k".repeat(129)
+        )
+    );
+    assert_eq!(
+        err(&with(&format!("[tags]\nteam = \"{}\"\n", "v".repeat(257)))),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must be at most 256 characters long, got 257"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"\" = \"x\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"\"`: a tag key must not be empty"
+    );
+    assert_eq!(
+        err(&with("[tags]\nTeam = \"a\"\nteam = \"b\"\n")),
+        "invalid config `deploy.toml` at line 10, column 1: `tags.team` and `tags.Team` differ only in case, which IAM does not tell apart\n  help: keep one of them"
+    );
+}
+
+#[test]
+fn at_most_48_tags() {
+    let tags = |n: usize| -> String { (0..n).map(|i| format!("t{i} = \"v\"\n")).collect() };
+    assert_eq!(ok(&with(&format!("[tags]\n{}", tags(48)))).tags.len(), 48);
+    assert_eq!(
+        err(&with(&format!("[tags]\n{}", tags(49)))),
+        "invalid config `deploy.toml` at line 8, column 1: `[tags]` has 49 tags, more than 48: AWS allows 50 tags per resource, and kstream puts two of its own on the role (`kstream:deployment`, `kstream:region`)\n  help: remove 1 of them"
     );
 }

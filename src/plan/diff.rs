@@ -9,7 +9,7 @@ use super::steps::{
     ApplySteps, BucketPhase, BucketSpec, BucketUpdate, ConfigChange, DestroySteps, Fate,
     FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate,
     MappingStep, QueuePhase, QueueSpec, QueueTarget, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, Target,
+    RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, TagChange, Tags, Target,
 };
 use super::{ApplyOptions, Conflict, DestroyOptions, Resource};
 
@@ -71,6 +71,18 @@ fn ownership(
     }
 }
 
+/// The user tags a resource carrying `have` lacks or has with another value, if any.
+fn tag_change(desired: &Desired, have: &Tags) -> Option<TagChange> {
+    let set = desired.missing_user_tags(have);
+    if set.is_empty() {
+        return None;
+    }
+    let from = (set.keys())
+        .filter_map(|k| have.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
+    Some(TagChange { from, set })
+}
+
 /// The phase, or `None` with the conflict recorded.
 fn unblocked<T>(result: Result<T, Conflict>, conflicts: &mut Vec<Conflict>) -> Option<T> {
     result.map_err(|conflict| conflicts.push(conflict)).ok()
@@ -124,8 +136,11 @@ fn stream(
         });
     };
     let mut updates = Vec::new();
+    // Adopting puts every tag, the user's too.
     if ownership(Resource::Stream, &want.name, &have.owner, opts)? {
         updates.push(StreamUpdate::AdoptTag(desired.tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(StreamUpdate::Tags(change));
     }
     if have.mode != "PROVISIONED" {
         updates.push(StreamUpdate::ToProvisioned {
@@ -193,6 +208,11 @@ fn bucket(
             existing: have.tags.clone(),
             add: desired.tags(),
         });
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(BucketUpdate::Tags {
+            existing: have.tags.clone(),
+            change,
+        });
     }
     if !have.public_access_blocked {
         updates.push(BucketUpdate::BlockPublicAccess);
@@ -235,6 +255,8 @@ fn queue(
     let mut updates = Vec::new();
     if ownership(Resource::Queue, &name, &have.owner, opts)? {
         updates.push(QueueUpdate::AdoptTag(desired.tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(QueueUpdate::Tags(change));
     }
     if !have.encrypted || have.retention_s != FAILURE_RETENTION_S {
         updates.push(QueueUpdate::Attributes {
@@ -263,7 +285,7 @@ fn log_group(desired: &Desired, observed: &Observed) -> Result<LogGroupPhase, Co
     };
     let mut updates = Vec::new();
     match &have.owner {
-        Owner::This => {}
+        Owner::This => updates.extend(tag_change(desired, &have.tags).map(LogGroupUpdate::Tags)),
         Owner::Untagged => updates.push(LogGroupUpdate::AdoptTag(desired.tags())),
         other => {
             return Err(Conflict {
@@ -302,6 +324,8 @@ fn role(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Result<Ro
         updates.push(RoleUpdate::AdoptTag(desired.role_tags()));
     } else if have.region.is_none() {
         updates.push(RoleUpdate::RegionTag(desired.role_tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(RoleUpdate::Tags(change));
     }
     if !same_policy(&have.trust_policy, &desired.trust_policy()) {
         updates.push(RoleUpdate::TrustPolicy(desired.trust_policy()));
@@ -362,6 +386,8 @@ fn function(
     let mut updates = Vec::new();
     if ownership(Resource::Function, &want.function_name, &have.owner, opts)? {
         updates.push(FunctionUpdate::AdoptTag);
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(FunctionUpdate::Tags(change));
     }
     if let Some(artifact) = &desired.artifact
         && (artifact.sha256_base64 != have.code_sha256

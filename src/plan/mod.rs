@@ -11,6 +11,8 @@ mod steps;
 mod tests;
 mod view;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, bail};
 use serde::Serialize;
 
@@ -22,7 +24,7 @@ pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
     FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
     QueueSpec, QueueUpdate, RolePhase, RolePolicyStep, RoleSpec, RoleUpdate, StreamPhase,
-    StreamSpec, StreamUpdate,
+    StreamSpec, StreamUpdate, TagChange,
 };
 
 /// The kind of resource a change is about, in dependency order.
@@ -71,6 +73,12 @@ pub enum Update {
     AdoptTag,
     /// Put the `kstream:region` tag on the role.
     RegionTag { region: String },
+    /// Add or change user tags (`[tags]`): the current values of those that exist, and the
+    /// values wanted.
+    Tags {
+        from: BTreeMap<String, String>,
+        to: BTreeMap<String, String>,
+    },
     /// Stream capacity mode.
     StreamMode { from: String, to: String },
     /// Open shard count.

@@ -16,6 +16,16 @@ use crate::package::Artifact;
 /// Resource tags (`kstream:deployment` and friends).
 pub type Tags = BTreeMap<String, String>;
 
+/// User tags (`[tags]`) to add to or change on an existing resource; tags that are not in the
+/// config are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagChange {
+    /// The current values of the keys that change (a key missing here is a new tag).
+    pub from: Tags,
+    /// The tags to set.
+    pub set: Tags,
+}
+
 /// Everything `apply` does, by phase. It exists only for a plan without conflicts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplySteps {
@@ -144,6 +154,8 @@ pub struct QueueSpec {
 pub enum QueueUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Set retention and SQS-managed encryption.
     Attributes {
         /// Message retention in seconds.
@@ -185,6 +197,8 @@ pub struct LogGroupSpec {
 pub enum LogGroupUpdate {
     /// Add the ownership tag (a group Lambda created for this function, or `--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Change the retention.
     Retention {
         /// Days now (`None`: forever).
@@ -238,6 +252,8 @@ pub struct StreamSpec {
 pub enum StreamUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Switch the capacity mode to PROVISIONED.
     ToProvisioned {
         /// The mode it has now.
@@ -308,6 +324,13 @@ pub enum BucketUpdate {
         /// Tags to add.
         add: Tags,
     },
+    /// Add or change user tags, keeping the tags it has (PutBucketTagging replaces the set).
+    Tags {
+        /// Tags it has now.
+        existing: Tags,
+        /// What changes.
+        change: TagChange,
+    },
     /// Turn all four Block Public Access settings on.
     BlockPublicAccess,
     /// Turn default encryption (SSE-S3) on.
@@ -355,6 +378,8 @@ pub enum RoleUpdate {
     /// Add the `kstream:region` tag to this deployment's role from before kstream tagged
     /// regions.
     RegionTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Replace the trust policy.
     TrustPolicy(Value),
 }
@@ -418,6 +443,8 @@ pub enum FunctionPhase {
 pub enum FunctionUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag,
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Deploy new code (and architecture).
     Code {
         /// Deployed `CodeSha256`.

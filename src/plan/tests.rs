@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::steps::Tags;
 use super::view::thousands;
 use super::*;
 use crate::model::{FAILURE_RETENTION_S, HANDLER, ObservedLogGroup, ObservedQueue, RUNTIME};
@@ -42,6 +43,7 @@ fn converged(d: &Desired) -> Observed {
             retention_hours: d.stream.retention_hours,
             kms_key_id: d.stream.encryption.key_id().map(str::to_string),
             owner: Owner::This,
+            tags: d.tags(),
         }),
         bucket: Some(ObservedBucket {
             owner: Owner::This,
@@ -56,6 +58,7 @@ fn converged(d: &Desired) -> Observed {
             trust_policy: d.trust_policy(),
             policy: Some(d.role_policy(ARN)),
             region: Some(d.region.clone()),
+            tags: d.role_tags(),
         }),
         function: Some(ObservedFunction {
             arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
@@ -72,6 +75,7 @@ fn converged(d: &Desired) -> Observed {
             state: "Active".into(),
             last_update_status: "Successful".into(),
             last_modified: String::new(),
+            tags: d.tags(),
         }),
         mappings: vec![mapping("m-1", d)],
         bucket_has_objects: None,
@@ -85,6 +89,7 @@ fn converged(d: &Desired) -> Observed {
             encrypted: true,
             retention_s: FAILURE_RETENTION_S,
             messages: 0,
+            tags: d.tags(),
         }),
         log_group: Some(ObservedLogGroup {
             arn: format!(
@@ -93,6 +98,7 @@ fn converged(d: &Desired) -> Observed {
             ),
             owner: Owner::This,
             retention_days: Some(d.consumer.log_retention_days),
+            tags: d.tags(),
         }),
     }
 }
@@ -576,4 +582,133 @@ fn a_customer_key_lets_the_consumer_role_decrypt_only_through_the_stream() {
         plan.change(Resource::RolePolicy).unwrap().action,
         Action::Update { .. }
     ));
+}
+
+/// `desired()` with a `[tags]` table.
+fn desired_with_tags(tags: &str) -> Desired {
+    let text = format!(
+        "{}\n[tags]\n{tags}",
+        include_str!("../../tests/fixtures/plan/deploy.toml")
+    );
+    let config = crate::config::parse(&text, Path::new("deploy.toml")).expect("valid config");
+    let mut d = desired();
+    d.user_tags = config.tags;
+    d
+}
+
+#[test]
+fn user_tags_go_into_every_create() {
+    let d = desired_with_tags("team = \"data\"\nenv = \"dev\"\n");
+    let plan = Plan::apply(&d, &Observed::default(), ApplyOptions::default());
+    let steps = plan.apply_steps().unwrap();
+    let want = |extra: &[(&str, &str)]| {
+        let mut tags: Tags = [
+            ("env", "dev"),
+            ("team", "data"),
+            ("kstream:deployment", "plan-test"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        tags.retain(|_, v| !v.is_empty());
+        tags
+    };
+    let StreamPhase::Create { spec, .. } = &steps.stream else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let BucketPhase::Create(spec) = &steps.bucket else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let QueuePhase::Create(spec) = &steps.queue else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let LogGroupPhase::Create(spec) = &steps.log_group else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let RolePhase::Create(spec) = &steps.role else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[("kstream:region", "us-east-1")]));
+    let FunctionPhase::Create { config, .. } = &steps.function else {
+        panic!()
+    };
+    assert_eq!(config.tags, want(&[]));
+}
+
+#[test]
+fn changed_and_missing_user_tags_are_set_and_others_kept() {
+    let d = desired_with_tags("team = \"data\"\nenv = \"prod\"\n");
+    let mut observed = converged(&d);
+    // The stream has an old value, the role lacks one, the function has an extra tag that is
+    // not in the config (kept: kstream never removes tags).
+    observed
+        .stream
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("env".into(), "dev".into());
+    observed.role.as_mut().unwrap().tags.remove("team");
+    observed
+        .function
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("owner".into(), "someone".into());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.counts(), (0, 2, 0), "{}", plan.render(false));
+    let tags = |pairs: &[(&str, &str)]| -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        plan.change(Resource::Stream).unwrap().action,
+        Action::Update {
+            updates: vec![Update::Tags {
+                from: tags(&[("env", "dev")]),
+                to: tags(&[("env", "prod")])
+            }]
+        }
+    );
+    assert_eq!(
+        plan.change(Resource::Role).unwrap().action,
+        Action::Update {
+            updates: vec![Update::Tags {
+                from: tags(&[]),
+                to: tags(&[("team", "data")])
+            }]
+        }
+    );
+    assert_eq!(
+        plan.change(Resource::Function).unwrap().action,
+        Action::NoOp
+    );
+    let text = plan.render(false);
+    assert!(
+        text.contains("  ~ stream `stream-output`\n      tag `env`: dev → prod\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ~ role `plan-test-consumer-role`\n      tag `team`: → data\n"),
+        "{text}"
+    );
+    let steps = plan.apply_steps().unwrap();
+    let RolePhase::Existing { updates, .. } = &steps.role else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[RoleUpdate::Tags(TagChange {
+            from: tags(&[]),
+            set: tags(&[("team", "data")])
+        })]
+    );
+    // Converged once the tags are there.
+    assert!(Plan::apply(&d, &converged(&d), ApplyOptions::default()).is_empty());
 }

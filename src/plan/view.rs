@@ -11,7 +11,7 @@ use super::diff::Phases;
 use super::steps::{
     BucketPhase, BucketUpdate, ConfigChange, DestroySteps, Fate, FunctionPhase, FunctionUpdate,
     LogGroupPhase, LogGroupUpdate, MappingStep, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleUpdate, StreamPhase, StreamUpdate, Target,
+    RoleUpdate, StreamPhase, StreamUpdate, TagChange, Target,
 };
 use super::{Action, Change, Mode, Plan, Resource, Update};
 
@@ -20,6 +20,14 @@ impl Update {
         match self {
             Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
             Update::RegionTag { region } => format!("tags: add `kstream:region = {region}`"),
+            Update::Tags { from, to } => to
+                .iter()
+                .map(|(k, v)| match from.get(k) {
+                    Some(before) => format!("tag `{k}`: {before} → {v}"),
+                    None => format!("tag `{k}`: → {v}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
             Update::StreamMode { from, to } => format!("mode: {from} → {to}"),
             Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
             Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
@@ -160,6 +168,7 @@ fn queue(phase: &QueuePhase) -> Option<Change> {
                 .iter()
                 .map(|u| match u {
                     QueueUpdate::AdoptTag(_) => Update::AdoptTag,
+                    QueueUpdate::Tags(change) => tags(change),
                     QueueUpdate::Attributes { retention_s } => Update::QueueSettings {
                         retention_s: *retention_s,
                     },
@@ -181,6 +190,7 @@ fn log_group(phase: &LogGroupPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     LogGroupUpdate::AdoptTag(_) => Update::AdoptTag,
+                    LogGroupUpdate::Tags(change) => tags(change),
                     LogGroupUpdate::Retention { from, to } => Update::LogRetentionDays {
                         from: *from,
                         to: *to,
@@ -212,6 +222,7 @@ fn stream(phase: &StreamPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     StreamUpdate::AdoptTag(_) => Update::AdoptTag,
+                    StreamUpdate::Tags(change) => tags(change),
                     StreamUpdate::ToProvisioned { from } => Update::StreamMode {
                         from: from.clone(),
                         to: "PROVISIONED".into(),
@@ -239,6 +250,14 @@ fn stream(phase: &StreamPhase) -> Change {
     }
 }
 
+/// The plan's view of a user tag change.
+fn tags(change: &TagChange) -> Update {
+    Update::Tags {
+        from: change.from.clone(),
+        to: change.set.clone(),
+    }
+}
+
 /// A stream's encryption as the plan prints it: `none` or `KMS <key>`.
 fn encryption(key_id: Option<&str>) -> String {
     key_id.map_or_else(|| "none".to_string(), |key| format!("KMS {key}"))
@@ -255,6 +274,7 @@ fn bucket(phase: &BucketPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     BucketUpdate::AdoptTag { .. } => Update::AdoptTag,
+                    BucketUpdate::Tags { change, .. } => tags(change),
                     BucketUpdate::BlockPublicAccess => Update::PublicAccessBlock,
                     BucketUpdate::Encrypt => Update::Encryption,
                     BucketUpdate::Policy(_) => Update::BucketPolicy,
@@ -282,6 +302,7 @@ fn role(phase: &RolePhase) -> Change {
                     RoleUpdate::RegionTag(tags) => Update::RegionTag {
                         region: tags.get(REGION_TAG).cloned().unwrap_or_default(),
                     },
+                    RoleUpdate::Tags(change) => tags(change),
                     RoleUpdate::TrustPolicy(_) => Update::TrustPolicy,
                 })
                 .collect();
@@ -334,6 +355,7 @@ fn function(phase: Option<&FunctionPhase>, desired: &Desired) -> Change {
             for update in updates {
                 match update {
                     FunctionUpdate::AdoptTag => out.push(Update::AdoptTag),
+                    FunctionUpdate::Tags(change) => out.push(tags(change)),
                     FunctionUpdate::Code { from, artifact } => out.push(Update::Code {
                         from: from.clone(),
                         to: artifact.sha256_base64.clone(),

@@ -32,11 +32,18 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let config = crate::config::parse(
-            include_str!("../../../tests/fixtures/plan/deploy.toml"),
-            Path::new("deploy.toml"),
-        )
-        .expect("fixture config is valid");
+        World::from_config(include_str!("../../../tests/fixtures/plan/deploy.toml"))
+    }
+
+    /// The fixture deployment with `extra` appended to its config (a `[tags]` table).
+    fn with(extra: &str) -> World {
+        let text = include_str!("../../../tests/fixtures/plan/deploy.toml");
+        World::from_config(&format!("{text}\n{extra}"))
+    }
+
+    fn from_config(text: &str) -> World {
+        let config =
+            crate::config::parse(text, Path::new("deploy.toml")).expect("fixture config is valid");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bootstrap.zip");
         std::fs::write(&path, b"PK replayed zip").expect("write zip");
@@ -463,88 +470,7 @@ fn assert_same_calls(replay: &Replay, clients: &Clients) {
 async fn cold_apply_creates_everything() {
     let world = World::new();
     let replay = Replay::default();
-    let nf = World::not_found;
-    replay.expect(
-        Service::Sqs,
-        [
-            // SQS's JSON protocol names the error in its query-compatible header too.
-            Exchange::json_error("GetQueueUrl", 400, "com.amazonaws.sqs#QueueDoesNotExist").header(
-                "x-amzn-query-error",
-                "AWS.SimpleQueueService.NonExistentQueue;Sender",
-            ),
-            Exchange::ok(
-                "CreateQueue",
-                json!({ "QueueUrl": world.queue_url() }).to_string(),
-            ),
-            // SQS returns an existing queue of the same attributes: the tags tell whose.
-            world.queue_tags(),
-        ],
-    );
-    replay.expect(
-        Service::Logs,
-        [
-            world.log_groups(false),
-            Exchange::ok("CreateLogGroup", "{}"),
-            Exchange::ok("PutRetentionPolicy", "{}"),
-        ],
-    );
-    replay.expect(
-        Service::Kinesis,
-        [
-            // Kinesis says "not found" with status 400: the code decides, not the status.
-            Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
-            Exchange::ok("CreateStream", "{}"),
-            world.stream_unencrypted(),
-            world.stream_tags(),
-            // CreateStream cannot encrypt: the stream is encrypted once ACTIVE.
-            Exchange::ok("StartStreamEncryption", "{}"),
-            world.stream_active(),
-        ],
-    );
-    replay.expect(
-        Service::S3,
-        [
-            Exchange::status("HeadBucket", 404, ""),
-            Exchange::ok("CreateBucket", "")
-                .header("Location", format!("/{}", world.desired.bucket)),
-            Exchange::ok("HeadBucket", ""),
-            world.bucket_tags(),
-        ],
-    );
-    replay.expect_any_order(
-        Service::S3,
-        [
-            Exchange::ok("PutPublicAccessBlock", ""),
-            Exchange::ok("PutBucketEncryption", ""),
-        ],
-    );
-    replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
-    replay.expect(
-        Service::Iam,
-        [
-            Exchange::iam_error("GetRole", 404, "NoSuchEntity"),
-            world.iam("CreateRole", &world.role_xml()),
-            world.iam("PutRolePolicy", ""),
-        ],
-    );
-    replay.expect(
-        Service::Lambda,
-        [
-            nf("GetFunction"),
-            Exchange::status(
-                "CreateFunction",
-                201,
-                world.function_configuration("Pending").to_string(),
-            ),
-            world.function_ready(),
-            Exchange::status(
-                "CreateEventSourceMapping",
-                202,
-                world.mapping("Creating").to_string(),
-            ),
-            world.mapping_enabled(),
-        ],
-    );
+    world.expect_cold_apply(&replay);
     let clients = Clients::replay(replay.http_client());
 
     let result = world.apply(&clients).await;
@@ -570,6 +496,132 @@ async fn cold_apply_creates_everything() {
         ]
     );
     assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn user_tags_are_in_every_create_call() {
+    let world = World::with("[tags]\ncostcentre = \"cc4711\"\n");
+    let replay = Replay::default();
+    world.expect_cold_apply(&replay);
+    let clients = Clients::replay(replay.http_client());
+
+    let result = world.apply(&clients).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    // No tagging call after a create: the tags went in with it.
+    assert_eq!(writes(&clients).len(), 13, "{:?}", writes(&clients));
+    for (service, operation) in [
+        (Service::Kinesis, "CreateStream"),
+        (Service::S3, "CreateBucket"),
+        (Service::Sqs, "CreateQueue"),
+        (Service::Logs, "CreateLogGroup"),
+        (Service::Iam, "CreateRole"),
+        (Service::Lambda, "CreateFunction"),
+    ] {
+        let bodies = replay.bodies(service, operation);
+        assert_eq!(bodies.len(), 1, "{operation}");
+        let body = &bodies[0];
+        assert!(
+            body.contains("costcentre") && body.contains("cc4711"),
+            "{operation} lacks the user tag: {body}"
+        );
+        // IAM's query form percent-encodes the `:`.
+        assert!(
+            body.contains("kstream:deployment") || body.contains("kstream%3Adeployment"),
+            "{operation} lacks the ownership tag: {body}"
+        );
+    }
+}
+
+impl World {
+    /// The script of a cold apply: nothing exists, everything is created.
+    fn expect_cold_apply(&self, replay: &Replay) {
+        let world = self;
+        let nf = World::not_found;
+        replay.expect(
+            Service::Sqs,
+            [
+                // SQS's JSON protocol names the error in its query-compatible header too.
+                Exchange::json_error("GetQueueUrl", 400, "com.amazonaws.sqs#QueueDoesNotExist")
+                    .header(
+                        "x-amzn-query-error",
+                        "AWS.SimpleQueueService.NonExistentQueue;Sender",
+                    ),
+                Exchange::ok(
+                    "CreateQueue",
+                    json!({ "QueueUrl": world.queue_url() }).to_string(),
+                ),
+                // SQS returns an existing queue of the same attributes: the tags tell whose.
+                world.queue_tags(),
+            ],
+        );
+        replay.expect(
+            Service::Logs,
+            [
+                world.log_groups(false),
+                Exchange::ok("CreateLogGroup", "{}"),
+                Exchange::ok("PutRetentionPolicy", "{}"),
+            ],
+        );
+        replay.expect(
+            Service::Kinesis,
+            [
+                // Kinesis says "not found" with status 400: the code decides, not the status.
+                Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
+                Exchange::ok("CreateStream", "{}"),
+                world.stream_unencrypted(),
+                world.stream_tags(),
+                // CreateStream cannot encrypt: the stream is encrypted once ACTIVE.
+                Exchange::ok("StartStreamEncryption", "{}"),
+                world.stream_active(),
+            ],
+        );
+        replay.expect(
+            Service::S3,
+            [
+                Exchange::status("HeadBucket", 404, ""),
+                Exchange::ok("CreateBucket", "")
+                    .header("Location", format!("/{}", world.desired.bucket)),
+                Exchange::ok("HeadBucket", ""),
+                world.bucket_tags(),
+            ],
+        );
+        replay.expect_any_order(
+            Service::S3,
+            [
+                Exchange::ok("PutPublicAccessBlock", ""),
+                Exchange::ok("PutBucketEncryption", ""),
+            ],
+        );
+        replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
+        replay.expect(
+            Service::Iam,
+            [
+                Exchange::iam_error("GetRole", 404, "NoSuchEntity"),
+                world.iam("CreateRole", &world.role_xml()),
+                world.iam("PutRolePolicy", ""),
+            ],
+        );
+        replay.expect(
+            Service::Lambda,
+            [
+                nf("GetFunction"),
+                Exchange::status(
+                    "CreateFunction",
+                    201,
+                    world.function_configuration("Pending").to_string(),
+                ),
+                world.function_ready(),
+                Exchange::status(
+                    "CreateEventSourceMapping",
+                    202,
+                    world.mapping("Creating").to_string(),
+                ),
+                world.mapping_enabled(),
+            ],
+        );
+    }
 }
 
 #[tokio::test]
