@@ -21,6 +21,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
@@ -138,6 +139,10 @@ pub enum OnFailure {
     SnsArn(String),
 }
 
+/// Most user tags in `[tags]`: AWS allows 50 tags per resource, and the role carries two of
+/// kstream's own (`kstream:deployment`, `kstream:region`).
+pub const MAX_USER_TAGS: usize = 48;
+
 /// The retention periods CloudWatch Logs accepts, in days.
 pub const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -161,6 +166,8 @@ pub struct Config {
     pub bucket: BucketConfig,
     /// `[consumer]`
     pub consumer: ConsumerConfig,
+    /// `[tags]`: the user's tags, put on every resource kstream creates.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// `[stream]`
@@ -174,6 +181,37 @@ pub struct StreamConfig {
     pub shard_count: u32,
     /// How long records stay readable, in hours: 24-8760 (default 24).
     pub retention_hours: u32,
+    /// Encryption at rest (default: KMS with the AWS-managed key `alias/aws/kinesis`).
+    pub encryption: StreamEncryption,
+}
+
+/// How the stream is encrypted at rest (`stream.encryption`, `stream.kms_key_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEncryption {
+    /// Not encrypted (`encryption = "none"`).
+    None,
+    /// Server-side encryption with a KMS key: a key ID, key ARN, alias name or alias ARN.
+    Kms {
+        /// The key as configured (Kinesis takes every spelling).
+        key_id: String,
+    },
+}
+
+impl StreamEncryption {
+    /// The default: the AWS-managed key of Kinesis.
+    pub fn aws_managed() -> StreamEncryption {
+        StreamEncryption::Kms {
+            key_id: crate::kms::AWS_MANAGED_KINESIS_KEY.to_string(),
+        }
+    }
+
+    /// The key, when encrypted.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            StreamEncryption::None => None,
+            StreamEncryption::Kms { key_id } => Some(key_id),
+        }
+    }
 }
 
 /// `[bucket]`

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod interrupt;
+mod kms;
 pub mod logging;
 mod model;
 mod package;

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Architecture, Config, OnFailure, StartingPosition};
+use crate::kms::KeyRef;
 use crate::package::Artifact;
 
 /// Tag key that marks a resource as created by a kstream deployment.
@@ -74,6 +75,8 @@ pub struct Desired {
     pub consumer: crate::config::ConsumerConfig,
     /// The packaged consumer, when known (plan without a package shows code as unknown).
     pub artifact: Option<Artifact>,
+    /// `[tags]`: the user's tags, on every resource next to kstream's own.
+    pub user_tags: BTreeMap<String, String>,
 }
 
 impl Desired {
@@ -92,12 +95,26 @@ impl Desired {
             bucket: config.bucket.name.clone(),
             consumer: config.consumer.clone(),
             artifact,
+            user_tags: config.tags.clone(),
         }
     }
 
-    /// Tags put on every resource kstream creates.
+    /// Tags put on every resource kstream creates: the user's (`[tags]`) and the ownership tag
+    /// (the config refuses user keys starting with `kstream:`, so neither overrides the other).
     pub fn tags(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([(DEPLOYMENT_TAG.to_string(), self.deployment.clone())])
+        let mut tags = self.user_tags.clone();
+        tags.insert(DEPLOYMENT_TAG.to_string(), self.deployment.clone());
+        tags
+    }
+
+    /// The user tags a resource carrying `have` lacks or has with another value; empty when
+    /// it has them all. Tags not in `[tags]` are never removed (see the README).
+    pub fn missing_user_tags(&self, have: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        self.user_tags
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Tags of the role, which is global: the deployment's, and the region it serves.
@@ -172,7 +189,17 @@ impl Desired {
             bucket: self.bucket.clone(),
             function: self.consumer.function_name.clone(),
             failures: self.failure_destination(),
+            stream_key: self.customer_stream_key(),
         }
+    }
+
+    /// The stream's KMS key when it is one the consumer role must be allowed to decrypt with:
+    /// any key but the AWS-managed `alias/aws/kinesis` (whose key policy already lets every
+    /// principal of the account that may read the stream use it through Kinesis).
+    pub fn customer_stream_key(&self) -> Option<String> {
+        let key = self.stream.encryption.key_id()?;
+        let managed = KeyRef::parse(key).is_ok_and(|k| k.is_aws_managed());
+        (!managed).then(|| key.to_string())
     }
 
     /// The consumer role's inline policy for the stream `stream_arn`.
@@ -252,6 +279,8 @@ pub struct RolePolicy {
     pub function: String,
     /// Where the mapping sends failures (it does so with the function's role).
     pub failures: Option<Destination>,
+    /// The stream's customer-managed KMS key, which reading the stream needs `kms:Decrypt` on.
+    pub stream_key: Option<String>,
 }
 
 impl RolePolicy {
@@ -308,7 +337,63 @@ impl RolePolicy {
                 "Resource": [arn]
             }));
         }
+        let decrypt = self
+            .stream_key
+            .as_deref()
+            .map(|key| decrypt_statement(key, stream_arn, partition, region, account));
+        if let (Some(statement), Some(statements)) = (decrypt, document["Statement"].as_array_mut())
+        {
+            statements.push(statement);
+        }
         document
+    }
+}
+
+/// `kms:Decrypt` on the stream's customer-managed key, only for decrypting this stream's
+/// records through Kinesis (the encryption context Kinesis passes to KMS is the stream's ARN).
+/// A key given by ID or ARN is the resource itself; a key given by alias is any key of the
+/// alias's account and region that carries the alias (`kms:ResourceAliases`), since an alias
+/// ARN cannot be the resource of a key operation.
+fn decrypt_statement(
+    key: &str,
+    stream_arn: &str,
+    partition: &str,
+    region: &str,
+    account: &str,
+) -> Value {
+    let context = json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn });
+    match KeyRef::parse(key) {
+        Ok(KeyRef::Alias { name, arn }) => {
+            let (p, r, a) = arn.unwrap_or((partition, region, account));
+            json!({
+                "Sid": "DecryptStream",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/*")],
+                "Condition": {
+                    "StringEquals": context,
+                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": format!("alias/{name}") }
+                }
+            })
+        }
+        Ok(KeyRef::Key { id, arn }) => {
+            let (p, r, a) = arn.unwrap_or((partition, region, account));
+            json!({
+                "Sid": "DecryptStream",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/{id}")],
+                "Condition": { "StringEquals": context }
+            })
+        }
+        // The config checked the shape; an unparsable key still gets the narrowest grant.
+        Err(_) => json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": [key],
+            "Condition": { "StringEquals": context }
+        }),
     }
 }
 
@@ -392,8 +477,13 @@ pub struct ObservedStream {
     pub open_shards: u32,
     /// Retention period in hours.
     pub retention_hours: u32,
+    /// The KMS key it is encrypted with (`KeyId` as Kinesis reports it: an alias or a key's
+    /// ARN or ID), or `None` when `EncryptionType` is `NONE`.
+    pub kms_key_id: Option<String>,
     /// Ownership tag.
     pub owner: Owner,
+    /// All its tags (empty while it is being deleted).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl ObservedStream {
@@ -433,6 +523,8 @@ pub struct ObservedRole {
     pub region: Option<String>,
     /// Policies kstream did not put there (``inline `name` `` / ``managed `arn` ``).
     pub extra_policies: Vec<String>,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The consumer function as observed.
@@ -466,6 +558,8 @@ pub struct ObservedFunction {
     pub last_update_status: String,
     /// ISO time of the last change.
     pub last_modified: String,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// An event source mapping as observed.
@@ -496,6 +590,8 @@ pub struct ObservedQueue {
     pub retention_s: u32,
     /// Messages in it, visible or in flight (approximate, as SQS counts).
     pub messages: u64,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The function's log group as observed.
@@ -507,6 +603,8 @@ pub struct ObservedLogGroup {
     pub owner: Owner,
     /// Retention in days; `None` keeps logs forever.
     pub retention_days: Option<u32>,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Everything that exists for a deployment, observed concurrently before planning.

@@ -273,6 +273,8 @@ fn deploy(scope: &Scope) -> Vec<Value> {
                 "kinesis:DecreaseStreamRetentionPeriod",
                 "kinesis:DeleteStream",
                 "kinesis:IncreaseStreamRetentionPeriod",
+                "kinesis:StartStreamEncryption",
+                "kinesis:StopStreamEncryption",
             ],
             &[scope.stream_arn()],
         ),

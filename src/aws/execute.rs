@@ -23,7 +23,7 @@ use crate::interrupt::{self, Signal};
 use crate::plan::{
     Action, BucketPhase, BucketUpdate, Fate, FunctionConfig, FunctionPhase, FunctionUpdate,
     LogGroupPhase, LogGroupUpdate, MappingStep, Mode, Plan, QueuePhase, QueueUpdate, Resource,
-    RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate,
+    RolePhase, RolePolicyStep, RoleUpdate, StreamPhase, StreamUpdate, TagChange,
 };
 use crate::ui::Progress;
 
@@ -318,7 +318,10 @@ async fn stream(run: &Run<'_>, phase: &StreamPhase) -> Result<String> {
             for update in updates {
                 run.next(key)?;
                 match update {
-                    StreamUpdate::AdoptTag(tags) => aws::stream::tag(client, name, tags).await?,
+                    StreamUpdate::AdoptTag(tags)
+                    | StreamUpdate::Tags(TagChange { set: tags, .. }) => {
+                        aws::stream::tag(client, name, tags).await?
+                    }
                     StreamUpdate::Mode { to, .. } => {
                         aws::stream::set_mode(client, progress, arn, name, *to).await?
                     }
@@ -327,6 +330,12 @@ async fn stream(run: &Run<'_>, phase: &StreamPhase) -> Result<String> {
                     }
                     StreamUpdate::RetentionHours { from, to } => {
                         aws::stream::set_retention(client, progress, name, *from, *to).await?
+                    }
+                    StreamUpdate::StartEncryption { key_id, .. } => {
+                        aws::stream::start_encryption(client, progress, name, key_id).await?
+                    }
+                    StreamUpdate::StopEncryption { key_id } => {
+                        aws::stream::stop_encryption(client, progress, name, key_id).await?
                     }
                 }
             }
@@ -359,9 +368,11 @@ async fn bucket(run: &Run<'_>, phase: &BucketPhase) -> Result<()> {
             for update in updates {
                 run.next(key)?;
                 match update {
-                    BucketUpdate::AdoptTag { existing, add } => {
-                        aws::bucket::set_tags(client, name, existing, add).await?
-                    }
+                    BucketUpdate::AdoptTag { existing, add }
+                    | BucketUpdate::Tags {
+                        existing,
+                        change: TagChange { set: add, .. },
+                    } => aws::bucket::set_tags(client, name, existing, add).await?,
                     BucketUpdate::BlockPublicAccess => {
                         aws::bucket::block_public_access(client, name).await?
                     }
@@ -392,7 +403,10 @@ async fn queue(run: &Run<'_>, phase: &QueuePhase) -> Result<()> {
             for update in updates {
                 run.next(key)?;
                 match update {
-                    QueueUpdate::AdoptTag(tags) => aws::queue::tag(client, name, url, tags).await?,
+                    QueueUpdate::AdoptTag(tags)
+                    | QueueUpdate::Tags(TagChange { set: tags, .. }) => {
+                        aws::queue::tag(client, name, url, tags).await?
+                    }
                     QueueUpdate::Attributes { retention_s } => {
                         aws::queue::set_attributes(client, name, url, *retention_s).await?
                     }
@@ -417,7 +431,8 @@ async fn log_group(run: &Run<'_>, phase: &LogGroupPhase) -> Result<()> {
             for update in updates {
                 run.next(key)?;
                 match update {
-                    LogGroupUpdate::AdoptTag(tags) => {
+                    LogGroupUpdate::AdoptTag(tags)
+                    | LogGroupUpdate::Tags(TagChange { set: tags, .. }) => {
                         aws::log_group::tag(client, name, arn, tags).await?
                     }
                     LogGroupUpdate::Retention { to, .. } => {
@@ -445,7 +460,9 @@ async fn role(run: &Run<'_>, phase: &RolePhase) -> Result<String> {
             for update in updates {
                 run.next(key)?;
                 match update {
-                    RoleUpdate::AdoptTag(tags) | RoleUpdate::RegionTag(tags) => {
+                    RoleUpdate::AdoptTag(tags)
+                    | RoleUpdate::RegionTag(tags)
+                    | RoleUpdate::Tags(TagChange { set: tags, .. }) => {
                         aws::role::tag(client, name, tags).await?
                     }
                     RoleUpdate::TrustPolicy(policy) => {
@@ -503,6 +520,9 @@ async fn function(
                 match update {
                     FunctionUpdate::AdoptTag => {
                         aws::function::tag(client, arn, &config.tags).await?
+                    }
+                    FunctionUpdate::Tags(change) => {
+                        aws::function::tag(client, arn, &change.set).await?
                     }
                     FunctionUpdate::Code { artifact, .. } => {
                         aws::function::update_code(

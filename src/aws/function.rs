@@ -53,7 +53,14 @@ pub async fn observe(
         .and_then(|e| e.variables())
         .map(|vars| vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
+    let tags = out
+        .tags()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     Ok(Some(ObservedFunction {
+        tags,
         arn: c.function_arn().unwrap_or_default().to_string(),
         owner,
         code_sha256: c.code_sha256().unwrap_or_default().to_string(),

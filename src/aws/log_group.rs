@@ -29,6 +29,7 @@ pub async fn observe(
         ),
         arn,
         retention_days,
+        tags,
     }))
 }
 

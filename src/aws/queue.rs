@@ -53,6 +53,7 @@ pub async fn observe(
             + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             + count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
         url,
+        tags,
     }))
 }
 

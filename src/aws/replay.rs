@@ -153,6 +153,8 @@ struct State {
     served: Vec<(Service, String)>,
     /// The `x-amz-expected-bucket-owner` header of each served request, in the same order.
     bucket_owners: Vec<Option<String>>,
+    /// The body of each served request (lossy UTF-8; empty when streamed), in the same order.
+    bodies: Vec<String>,
     /// Requests that were unexpected, unknown or out of order.
     problems: Vec<String>,
 }
@@ -257,6 +259,10 @@ impl Replay {
         state.served.push((service, operation));
         let owner = request.headers().get("x-amz-expected-bucket-owner");
         state.bucket_owners.push(owner.map(str::to_string));
+        let body = request.body().bytes().unwrap_or_default();
+        state
+            .bodies
+            .push(String::from_utf8_lossy(body).into_owned());
         drop(state);
         if let Some(Hook(hook)) = &exchange.on_request {
             hook();
@@ -270,6 +276,15 @@ impl Replay {
         (state.served.iter().zip(&state.bucket_owners))
             .filter(|((s, _), _)| *s == service)
             .map(|((_, op), owner)| (op.clone(), owner.clone()))
+            .collect()
+    }
+
+    /// The bodies of the served `operation` requests of `service`, in arrival order.
+    pub fn bodies(&self, service: Service, operation: &str) -> Vec<String> {
+        let state = self.state();
+        (state.served.iter().zip(&state.bodies))
+            .filter(|((s, op), _)| *s == service && op == operation)
+            .map(|(_, body)| body.clone())
             .collect()
     }
 

@@ -99,6 +99,11 @@ pub async fn observe(
         trust_policy,
         policy,
         extra_policies: extra_policies?,
+        tags: role
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
     }))
 }
 

@@ -397,6 +397,8 @@ mod tests {
                 mode: "PROVISIONED".into(),
                 open_shards: 2,
                 retention_hours: 24,
+                kms_key_id: None,
+                tags: Default::default(),
                 owner: Owner::This,
             }),
             bucket: Some(ObservedBucket {
@@ -415,6 +417,7 @@ mod tests {
                 extra_policies: vec![
                     "managed `arn:aws:iam::aws:policy/AdministratorAccess`".into(),
                 ],
+                tags: Default::default(),
             }),
             function: Some(ObservedFunction {
                 arn: "arn:aws:lambda:us-east-1:000000000000:function:demo-consumer".into(),
@@ -431,6 +434,7 @@ mod tests {
                 state: "Active".into(),
                 last_update_status: "Successful".into(),
                 last_modified: "2024-03-09T07:05:04.000+0000".into(),
+                tags: Default::default(),
             }),
             mappings: vec![ObservedMapping {
                 uuid: "1a2b".into(),

@@ -302,6 +302,96 @@ pub(super) fn key_prefix(key: &str, value: &str) -> Vec<Problem> {
     problems
 }
 
+/// A KMS key for the stream: a key ID, key ARN, alias name (`alias/...`) or alias ARN.
+pub(super) fn kms_key_id(key: &str, value: &str) -> Vec<Problem> {
+    match crate::kms::KeyRef::parse(value) {
+        Ok(_) => Vec::new(),
+        Err(reason) => vec![
+            Problem::new(format!(
+                "`{key}` must be a KMS key ID, key ARN, alias name (`alias/...`) or alias ARN: {reason}"
+            ))
+            .help(format!(
+                "for example `alias/my-key` or `arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`; leave `kms_key_id` out for the AWS-managed key `{}`",
+                crate::kms::AWS_MANAGED_KINESIS_KEY
+            )),
+        ],
+    }
+}
+
+/// The dotted key of the user tag `key` in messages: `tags.team`, or `tags."cost center"` when
+/// the key is not a bare TOML key.
+pub(super) fn tag_path(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        format!("tags.{key}")
+    } else {
+        format!("tags.{}", toml::Value::from(key))
+    }
+}
+
+/// Characters every service kstream tags allows in keys and values (S3 and IAM, the
+/// narrowest): Unicode letters and digits, spaces, and `_ . : / = + - @`.
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || (c.is_whitespace() && !c.is_control()) || "_.:/=+-@".contains(c)
+}
+
+const TAG_CHARS: &str = "letters, digits, spaces and `_ . : / = + - @`";
+
+/// A user tag key: 1 to 128 characters of [`is_tag_char`], not starting with `kstream:` (kstream's
+/// own) or `aws:` (AWS's, in any case).
+pub(super) fn tag_key(key: &str, name: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let count = name.chars().count();
+    if count == 0 {
+        problems.push(Problem::new(format!(
+            "`{key}`: a tag key must not be empty"
+        )));
+    } else if count > 128 {
+        problems.push(Problem::new(format!(
+            "`{key}`: a tag key must be at most 128 characters long, got {count}"
+        )));
+    }
+    if let Some((position, c)) = first_bad_char(name, is_tag_char) {
+        problems.push(Problem::new(format!(
+            "`{key}`: a tag key must contain only {TAG_CHARS}, got {} at position {position}",
+            show_char(c)
+        )));
+    }
+    let lower = name.to_lowercase();
+    for (prefix, whose) in [("kstream:", "kstream's own"), ("aws:", "reserved by AWS")] {
+        if lower.starts_with(prefix) {
+            problems.push(
+                Problem::new(format!(
+                    "`{key}`: tag keys starting with `{prefix}` are {whose}"
+                ))
+                .help("choose a key without that prefix"),
+            );
+        }
+    }
+    problems
+}
+
+/// A user tag value: at most 256 characters of [`is_tag_char`] (empty is allowed).
+pub(super) fn tag_value(key: &str, value: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let count = value.chars().count();
+    if count > 256 {
+        problems.push(Problem::new(format!(
+            "`{key}` must be at most 256 characters long, got {count}"
+        )));
+    }
+    if let Some((position, c)) = first_bad_char(value, is_tag_char) {
+        problems.push(Problem::new(format!(
+            "`{key}` must contain only {TAG_CHARS}, got {} at position {position}",
+            show_char(c)
+        )));
+    }
+    problems
+}
+
 /// A path to a prebuilt zip: not empty (existence is checked when packaging).
 pub(super) fn zip(key: &str, value: &str) -> Vec<Problem> {
     if value.is_empty() {

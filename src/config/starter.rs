@@ -50,6 +50,17 @@ shard_count = 2
 # How long records stay readable, in hours.
 # 24 (one day) to 8760 (365 days); more than 24 costs extra. Default: 24.
 retention_hours = 24
+# Encryption at rest: "kms" (server-side encryption with a KMS key, set right
+# after the stream is created and restored if someone turns it off) or "none".
+# Default: "kms".
+encryption = "kms"
+# The KMS key for `encryption = "kms"`: a key ID, key ARN, alias name
+# ("alias/...") or alias ARN. With a key of your own, kstream allows the
+# consumer role kms:Decrypt on it; whoever runs `kstream put` needs
+# kms:GenerateDataKey on it, and the key policy must allow both. Not allowed
+# with `encryption = "none"`. Default: "alias/aws/kinesis" (the AWS-managed
+# key: no permissions to add).
+# kms_key_id = "alias/aws/kinesis"
 
 # The S3 bucket the consumer writes objects into. Required table.
 [bucket]
@@ -117,6 +128,16 @@ key_prefix = ""
 # consumer. A relative path is relative to this file's directory.
 # Default: build the consumer in the kstream workspace.
 # zip = "target/lambda/consumer/bootstrap.zip"
+
+# Tags for every resource kstream creates (stream, bucket, failure queue, log
+# group, role, function), set in the create call itself, next to kstream's own
+# `kstream:deployment` (and `kstream:region` on the role). Optional table.
+# Keys: 1 to 128 characters, not starting with `kstream:` or `aws:`; values: 0
+# to 256 characters; both of letters, digits, spaces and `_ . : / = + - @`. At
+# most 48 tags. `apply` adds a missing tag and corrects a changed value; it never
+# removes a tag, not even one taken out of this table (remove it by hand).
+[tags]
+# team = "data-platform"
 "#
     )
 }

@@ -136,7 +136,7 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ),
     (
         "bad-unknown-key.toml",
-        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count` and `retention_hours`",
+        "invalid config `tests/fixtures/config/bad-unknown-key.toml` at line 5, column 1: unknown key `stream.colour`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count`, `retention_hours`, `encryption` and `kms_key_id`",
     ),
     (
         "bad-stream-mode.toml",
@@ -148,7 +148,7 @@ const BAD_FIXTURES: &[(&str, &str)] = &[
     ),
     (
         "bad-unknown-table.toml",
-        "invalid config `tests/fixtures/config/bad-unknown-table.toml` at line 9, column 1: unknown table `[logging]`\n  help: allowed top-level keys are `name`, `region` and `endpoint_url`, and tables `[stream]`, `[bucket]` and `[consumer]`",
+        "invalid config `tests/fixtures/config/bad-unknown-table.toml` at line 9, column 1: unknown table `[logging]`\n  help: allowed top-level keys are `name`, `region` and `endpoint_url`, and tables `[stream]`, `[bucket]`, `[consumer]` and `[tags]`",
     ),
     (
         "bad-failure-settings.toml",
@@ -285,7 +285,8 @@ fn defaults_apply_when_consumer_is_absent() {
                 name: "orders-stream".to_owned(),
                 mode: StreamMode::Provisioned,
                 shard_count: 2,
-                retention_hours: 24
+                retention_hours: 24,
+                encryption: StreamEncryption::aws_managed(),
             },
             bucket: BucketConfig {
                 name: "orders-archive-123".to_owned()
@@ -308,6 +309,7 @@ fn defaults_apply_when_consumer_is_absent() {
                 key_prefix: String::new(),
                 zip: None,
             },
+            tags: Default::default(),
         }
     );
     // An empty `[consumer]` is the same as none.
@@ -328,7 +330,10 @@ fn every_key_can_be_set() {
                 name: "full.stream_1".to_owned(),
                 mode: StreamMode::Provisioned,
                 shard_count: 4,
-                retention_hours: 48
+                retention_hours: 48,
+                encryption: StreamEncryption::Kms {
+                    key_id: "arn:aws:kms:eu-central-1:123456789012:alias/full-stream".to_owned()
+                },
             },
             bucket: BucketConfig {
                 name: "full.archive-bucket".to_owned()
@@ -353,6 +358,10 @@ fn every_key_can_be_set() {
                 key_prefix: "events/".to_owned(),
                 zip: Some(fixture("build/bootstrap.zip")),
             },
+            tags: std::collections::BTreeMap::from([
+                ("team".to_owned(), "data platform".to_owned()),
+                ("cost-center".to_owned(), "CC-1234/ingest".to_owned()),
+            ]),
         }
     );
 }
@@ -792,7 +801,7 @@ fn unknown_keys_and_tables() {
     );
     assert_eq!(
         err(&with("[stream.settings]\nmode = \"PROVISIONED\"\n")),
-        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count` and `retention_hours`"
+        "invalid config `deploy.toml` at line 8, column 1: unknown table `[stream.settings]`\n  help: allowed keys in `[stream]` are `name`, `mode`, `shard_count`, `retention_hours`, `encryption` and `kms_key_id`"
     );
     assert_eq!(
         err(&with("[bucket]\n")).lines().next().unwrap(),
@@ -1029,4 +1038,149 @@ fn an_on_demand_stream_takes_no_shard_count() {
         "name = \"demo-stream\"\nmode = \"on-demand\"\n",
     ));
     assert!(report.contains("did you mean `\"on_demand\"`?"), "{report}");
+}
+
+/// A valid config with `lines` under `[stream]`.
+fn with_stream(lines: &str) -> String {
+    format!(
+        "name = \"demo\"\n\n[stream]\nname = \"demo-stream\"\n{lines}\n[bucket]\nname = \"demo-bucket\"\n"
+    )
+}
+
+#[test]
+fn stream_encryption_defaults_to_the_aws_managed_key() {
+    let kms = |key: &str| StreamEncryption::Kms {
+        key_id: key.to_owned(),
+    };
+    assert_eq!(
+        ok(&with_stream("")).stream.encryption,
+        kms("alias/aws/kinesis")
+    );
+    assert_eq!(
+        ok(&with_stream("encryption = \"kms\"\n")).stream.encryption,
+        kms("alias/aws/kinesis")
+    );
+    assert_eq!(
+        ok(&with_stream("encryption = \"none\"\n"))
+            .stream
+            .encryption,
+        StreamEncryption::None
+    );
+    for key in [
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "alias/orders",
+        "arn:aws:kms:us-east-1:123456789012:alias/orders",
+    ] {
+        let text = with_stream(&format!("kms_key_id = \"{key}\"\n"));
+        assert_eq!(ok(&text).stream.encryption, kms(key), "{key}");
+    }
+}
+
+#[test]
+fn bad_stream_encryption_names_the_key() {
+    assert_eq!(
+        err(&with_stream("encryption = \"aes\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.encryption` must be `\"kms\"` or `\"none\"`, got `\"aes\"`"
+    );
+    assert_eq!(
+        err(&with_stream("encryption = \"off\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.encryption` must be `\"kms\"` or `\"none\"`, got `\"off\"`\n  help: did you mean `\"none\"`?"
+    );
+    assert_eq!(
+        err(&with_stream("kms_key_id = \"my-key\"\n")),
+        "invalid config `deploy.toml` at line 5, column 14: `stream.kms_key_id` must be a KMS key ID, key ARN, alias name (`alias/...`) or alias ARN: a key ID must be a UUID like `1234abcd-12ab-34cd-56ef-1234567890ab` or `mrk-` and 32 hex digits, got `my-key`\n  help: for example `alias/my-key` or `arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`; leave `kms_key_id` out for the AWS-managed key `alias/aws/kinesis`"
+    );
+    assert!(
+        err(&with_stream("kms_key_id = \"alias/aws/s3\"\n"))
+            .contains("`alias/aws/s3` is another service's AWS-managed key")
+    );
+    assert!(
+        err(&with_stream("kms_key_id = \"arn:aws:s3:::bucket\"\n"))
+            .contains("an ARN must be a KMS ARN (`arn:aws:kms:…`), got service `s3`")
+    );
+    assert!(err(&with_stream("kms_key_id = 7\n")).contains("`stream.kms_key_id` must be a string"));
+}
+
+#[test]
+fn a_key_without_encryption_is_an_error_naming_the_key() {
+    assert_eq!(
+        err(&with_stream(
+            "encryption = \"none\"\nkms_key_id = \"alias/orders\"\n"
+        )),
+        "invalid config `deploy.toml` at line 6, column 14: `stream.kms_key_id` is set to `alias/orders`, but `stream.encryption` is \"none\"\n  help: remove `kms_key_id`, or set `encryption = \"kms\"` to encrypt with that key"
+    );
+}
+
+#[test]
+fn tags_are_strings_of_the_aws_tag_rules() {
+    let text = with(
+        "\n[tags]\nteam = \"data platform\"\n\"cost:center\" = \"CC-1/x@y+z=1\"\nempty = \"\"\n\"é\" = \"ü\"\n",
+    );
+    assert_eq!(
+        ok(&text).tags,
+        std::collections::BTreeMap::from([
+            ("team".to_owned(), "data platform".to_owned()),
+            ("cost:center".to_owned(), "CC-1/x@y+z=1".to_owned()),
+            ("empty".to_owned(), String::new()),
+            ("é".to_owned(), "ü".to_owned()),
+        ])
+    );
+    assert!(ok(&with("")).tags.is_empty());
+    let long_key = "k".repeat(128);
+    let long_value = "v".repeat(256);
+    ok(&with(&format!("[tags]\n{long_key} = \"{long_value}\"\n")));
+}
+
+#[test]
+fn bad_tags_name_the_key_line_and_column() {
+    assert_eq!(
+        err(&with("[tags]\n\"kstream:owner\" = \"me\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"kstream:owner\"`: tag keys starting with `kstream:` are kstream's own\n  help: choose a key without that prefix"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"AWS:x\" = \"me\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"AWS:x\"`: tag keys starting with `aws:` are reserved by AWS\n  help: choose a key without that prefix"
+    );
+    assert_eq!(
+        err(&with("[tags]\nteam = 7\n")),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must be a string, got an integer\n  help: tag values are strings: put the value in double quotes"
+    );
+    assert_eq!(
+        err(&with("[tags]\nteam = \"a;b\"\n")),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must contain only letters, digits, spaces and `_ . : / = + - @`, got `;` at position 2"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"a#b\" = \"x\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"a#b\"`: a tag key must contain only letters, digits, spaces and `_ . : / = + - @`, got `#` at position 2"
+    );
+    assert_eq!(
+        err(&with(&format!("[tags]\n{} = \"x\"\n", "k".repeat(129)))),
+        format!(
+            "invalid config `deploy.toml` at line 9, column 1: `tags.{}`: a tag key must be at most 128 characters long, got 129",
+            "k".repeat(129)
+        )
+    );
+    assert_eq!(
+        err(&with(&format!("[tags]\nteam = \"{}\"\n", "v".repeat(257)))),
+        "invalid config `deploy.toml` at line 9, column 8: `tags.team` must be at most 256 characters long, got 257"
+    );
+    assert_eq!(
+        err(&with("[tags]\n\"\" = \"x\"\n")),
+        "invalid config `deploy.toml` at line 9, column 1: `tags.\"\"`: a tag key must not be empty"
+    );
+    assert_eq!(
+        err(&with("[tags]\nTeam = \"a\"\nteam = \"b\"\n")),
+        "invalid config `deploy.toml` at line 10, column 1: `tags.team` and `tags.Team` differ only in case, which IAM does not tell apart\n  help: keep one of them"
+    );
+}
+
+#[test]
+fn at_most_48_tags() {
+    let tags = |n: usize| -> String { (0..n).map(|i| format!("t{i} = \"v\"\n")).collect() };
+    assert_eq!(ok(&with(&format!("[tags]\n{}", tags(48)))).tags.len(), 48);
+    assert_eq!(
+        err(&with(&format!("[tags]\n{}", tags(49)))),
+        "invalid config `deploy.toml` at line 8, column 1: `[tags]` has 49 tags, more than 48: AWS allows 50 tags per resource, and kstream puts two of its own on the role (`kstream:deployment`, `kstream:region`)\n  help: remove 1 of them"
+    );
 }

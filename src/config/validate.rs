@@ -1,22 +1,30 @@
 //! The walk from a parsed TOML document to a [`Config`]: every key checked, every default applied.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use super::rules;
 use super::rules::Problem;
 use super::walk::{At, Cx, Reported, Table, value};
 use super::{
-    Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, LOG_RETENTION_DAYS, OnFailure,
-    StartingPosition, StreamConfig, StreamMode,
+    Architecture, BucketConfig, Config, ConfigError, ConsumerConfig, LOG_RETENTION_DAYS,
+    MAX_USER_TAGS, OnFailure, StartingPosition, StreamConfig, StreamEncryption, StreamMode,
 };
 
 /// Top-level keys that hold values.
 pub(super) const ROOT_KEYS: &[&str] = &["name", "region", "endpoint_url"];
 /// Top-level keys that hold tables.
-pub(super) const ROOT_TABLES: &[&str] = &["stream", "bucket", "consumer"];
-pub(super) const STREAM_KEYS: &[&str] = &["name", "mode", "shard_count", "retention_hours"];
+pub(super) const ROOT_TABLES: &[&str] = &["stream", "bucket", "consumer", "tags"];
+pub(super) const STREAM_KEYS: &[&str] = &[
+    "name",
+    "mode",
+    "shard_count",
+    "retention_hours",
+    "encryption",
+    "kms_key_id",
+];
 pub(super) const BUCKET_KEYS: &[&str] = &["name"];
 pub(super) const CONSUMER_KEYS: &[&str] = &[
     "function_name",
@@ -90,6 +98,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
             mode: StreamMode::Provisioned,
             shard_count: DEFAULT_SHARD_COUNT,
             retention_hours: DEFAULT_RETENTION_HOURS,
+            encryption: StreamEncryption::aws_managed(),
         },
     };
     let bucket = match cx.table(&root, "bucket", true) {
@@ -107,6 +116,10 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
         entries: &empty,
     });
     let consumer = consumer(&mut cx, &consumer_table, name.as_ref(), path);
+    let tags = match cx.table(&root, "tags", false) {
+        Some(table) => tags(&mut cx, &table),
+        None => BTreeMap::new(),
+    };
 
     let config = Config {
         path: path.to_owned(),
@@ -116,6 +129,7 @@ pub(super) fn validate(text: &str, path: &Path) -> Result<Config, ConfigError> {
         stream,
         bucket,
         consumer,
+        tags,
     };
     cx.finish(config)
 }
@@ -154,7 +168,121 @@ fn stream(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamConfig {
         mode,
         shard_count: cx.unsigned(table, "shard_count", 1..=1000, DEFAULT_SHARD_COUNT),
         retention_hours: cx.unsigned(table, "retention_hours", 24..=8760, DEFAULT_RETENTION_HOURS),
+        encryption: encryption(cx, table),
     }
+}
+
+/// `stream.encryption` as spelled in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EncryptionKind {
+    Kms,
+    None,
+}
+
+impl EncryptionKind {
+    const ALL: [EncryptionKind; 2] = [EncryptionKind::Kms, EncryptionKind::None];
+
+    const fn as_str(self) -> &'static str {
+        match self {
+            EncryptionKind::Kms => "kms",
+            EncryptionKind::None => "none",
+        }
+    }
+}
+
+/// `encryption` and `kms_key_id`: a key only makes sense with `encryption = "kms"`.
+fn encryption(cx: &mut Cx<'_>, table: &Table<'_>) -> StreamEncryption {
+    let kind = cx.choice(
+        table,
+        "encryption",
+        &EncryptionKind::ALL,
+        EncryptionKind::as_str,
+        &[("sse", "kms"), ("off", "none")],
+        EncryptionKind::Kms,
+    );
+    let key = cx.string(table, "kms_key_id", rules::kms_key_id);
+    match (kind, key) {
+        (EncryptionKind::None, Ok(Some(at))) => {
+            let message = format!(
+                "`{}` is set to `{}`, but `{}` is \"none\"",
+                table.key("kms_key_id"),
+                at.value,
+                table.key("encryption")
+            );
+            cx.report(
+                at.offset,
+                table.key("kms_key_id"),
+                Problem::new(message).help(
+                    "remove `kms_key_id`, or set `encryption = \"kms\"` to encrypt with that key",
+                ),
+            );
+            StreamEncryption::None
+        }
+        (EncryptionKind::None, _) => StreamEncryption::None,
+        (EncryptionKind::Kms, Ok(Some(at))) => StreamEncryption::Kms { key_id: at.value },
+        (EncryptionKind::Kms, _) => StreamEncryption::aws_managed(),
+    }
+}
+
+/// `[tags]`: string keys to string values, each checked against the tag rules every service
+/// kstream tags shares (S3's and IAM's are the narrowest).
+fn tags(cx: &mut Cx<'_>, table: &Table<'_>) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    // Lowercased key → the key as written: IAM treats keys that differ only in case as one.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in table.entries.iter() {
+        let name = key.get_ref().as_ref();
+        let full = rules::tag_path(name);
+        let mut ok = true;
+        for problem in rules::tag_key(&full, name) {
+            cx.report(key.span().start, full.clone(), problem);
+            ok = false;
+        }
+        let DeValue::String(text) = value.get_ref() else {
+            let message = format!(
+                "`{full}` must be a string, got {}",
+                super::walk::kind(value.get_ref())
+            );
+            cx.report(
+                value.span().start,
+                full,
+                Problem::new(message)
+                    .help("tag values are strings: put the value in double quotes"),
+            );
+            continue;
+        };
+        for problem in rules::tag_value(&full, text) {
+            cx.report(value.span().start, full.clone(), problem);
+            ok = false;
+        }
+        if let Some(first) = seen.insert(name.to_lowercase(), name.to_string()) {
+            let message = format!(
+                "`{full}` and `{}` differ only in case, which IAM does not tell apart",
+                rules::tag_path(&first)
+            );
+            cx.report(
+                key.span().start,
+                full,
+                Problem::new(message).help("keep one of them"),
+            );
+            ok = false;
+        }
+        if ok {
+            tags.insert(name.to_string(), text.to_string());
+        }
+    }
+    let count = table.entries.len();
+    if count > MAX_USER_TAGS {
+        let message = format!(
+            "`[tags]` has {count} tags, more than {MAX_USER_TAGS}: AWS allows 50 tags per resource, and kstream puts two of its own on the role (`kstream:deployment`, `kstream:region`)"
+        );
+        cx.report(
+            table.offset,
+            "tags".to_owned(),
+            Problem::new(message).help(format!("remove {} of them", count - MAX_USER_TAGS)),
+        );
+    }
+    tags
 }
 
 fn bucket(cx: &mut Cx<'_>, table: &Table<'_>) -> BucketConfig {

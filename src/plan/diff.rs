@@ -1,6 +1,7 @@
 //! Desired × observed → typed steps, per resource. Pure: no I/O.
 
 use crate::config::StreamMode;
+use crate::kms::same_key;
 use crate::model::{
     Desired, FAILURE_RETENTION_S, HANDLER, Observed, ObservedMapping, Owner, RUNTIME, same_policy,
 };
@@ -9,7 +10,7 @@ use super::steps::{
     ApplySteps, BucketPhase, BucketSpec, BucketUpdate, ConfigChange, DestroySteps, Fate,
     FunctionConfig, FunctionPhase, FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate,
     MappingStep, QueuePhase, QueueSpec, QueueTarget, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, Target,
+    RoleSpec, RoleUpdate, StreamPhase, StreamSpec, StreamUpdate, TagChange, Tags, Target,
 };
 use super::{ApplyOptions, Conflict, DestroyOptions, Resource};
 
@@ -71,6 +72,18 @@ fn ownership(
     }
 }
 
+/// The user tags a resource carrying `have` lacks or has with another value, if any.
+fn tag_change(desired: &Desired, have: &Tags) -> Option<TagChange> {
+    let set = desired.missing_user_tags(have);
+    if set.is_empty() {
+        return None;
+    }
+    let from = (set.keys())
+        .filter_map(|k| have.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
+    Some(TagChange { from, set })
+}
+
 /// The phase, or `None` with the conflict recorded.
 fn unblocked<T>(result: Result<T, Conflict>, conflicts: &mut Vec<Conflict>) -> Option<T> {
     result.map_err(|conflict| conflicts.push(conflict)).ok()
@@ -118,14 +131,18 @@ fn stream(
                 mode: want.mode,
                 shard_count: want.shard_count,
                 retention_hours: want.retention_hours,
+                kms_key_id: want.encryption.key_id().map(str::to_string),
                 tags: desired.tags(),
             },
             after_deletion: have.is_some(),
         });
     };
     let mut updates = Vec::new();
+    // Adopting puts every tag, the user's too.
     if ownership(Resource::Stream, &want.name, &have.owner, opts)? {
         updates.push(StreamUpdate::AdoptTag(desired.tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(StreamUpdate::Tags(change));
     }
     if have.mode != want.mode.as_aws() {
         updates.push(StreamUpdate::Mode {
@@ -146,12 +163,32 @@ fn stream(
             to: want.retention_hours,
         });
     }
+    updates.extend(encryption(
+        want.encryption.key_id(),
+        have.kms_key_id.as_deref(),
+    ));
     Ok(StreamPhase::Existing {
         name: want.name.clone(),
         arn: have.arn.clone(),
         settling: have.status != "ACTIVE",
         updates,
     })
+}
+
+/// The encryption step, if the stream's key (`have`, as Kinesis reports it) is not the one
+/// wanted. Spellings of one key compare equal (`kms::same_key`).
+pub fn encryption(want: Option<&str>, have: Option<&str>) -> Option<StreamUpdate> {
+    match (want, have) {
+        (None, None) => None,
+        (None, Some(key_id)) => Some(StreamUpdate::StopEncryption {
+            key_id: key_id.to_string(),
+        }),
+        (Some(want), Some(have)) if same_key(want, have) => None,
+        (Some(want), have) => Some(StreamUpdate::StartEncryption {
+            from: have.map(str::to_string),
+            key_id: want.to_string(),
+        }),
+    }
 }
 
 fn bucket(
@@ -174,6 +211,11 @@ fn bucket(
         updates.push(BucketUpdate::AdoptTag {
             existing: have.tags.clone(),
             add: desired.tags(),
+        });
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(BucketUpdate::Tags {
+            existing: have.tags.clone(),
+            change,
         });
     }
     if !have.public_access_blocked {
@@ -219,6 +261,8 @@ fn queue(
     let mut updates = Vec::new();
     if ownership(Resource::Queue, &name, &have.owner, opts)? {
         updates.push(QueueUpdate::AdoptTag(desired.tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(QueueUpdate::Tags(change));
     }
     if !have.encrypted || have.retention_s != FAILURE_RETENTION_S {
         updates.push(QueueUpdate::Attributes {
@@ -247,7 +291,7 @@ fn log_group(desired: &Desired, observed: &Observed) -> Result<LogGroupPhase, Co
     };
     let mut updates = Vec::new();
     match &have.owner {
-        Owner::This => {}
+        Owner::This => updates.extend(tag_change(desired, &have.tags).map(LogGroupUpdate::Tags)),
         Owner::Untagged => updates.push(LogGroupUpdate::AdoptTag(desired.tags())),
         other => {
             return Err(Conflict {
@@ -286,6 +330,8 @@ fn role(desired: &Desired, observed: &Observed, opts: ApplyOptions) -> Result<Ro
         updates.push(RoleUpdate::AdoptTag(desired.role_tags()));
     } else if have.region.is_none() {
         updates.push(RoleUpdate::RegionTag(desired.role_tags()));
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(RoleUpdate::Tags(change));
     }
     if !same_policy(&have.trust_policy, &desired.trust_policy()) {
         updates.push(RoleUpdate::TrustPolicy(desired.trust_policy()));
@@ -346,6 +392,8 @@ fn function(
     let mut updates = Vec::new();
     if ownership(Resource::Function, &want.function_name, &have.owner, opts)? {
         updates.push(FunctionUpdate::AdoptTag);
+    } else if let Some(change) = tag_change(desired, &have.tags) {
+        updates.push(FunctionUpdate::Tags(change));
     }
     if let Some(artifact) = &desired.artifact
         && (artifact.sha256_base64 != have.code_sha256

@@ -12,6 +12,8 @@ mod steps;
 mod tests;
 mod view;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Result, bail};
 use serde::Serialize;
 
@@ -19,11 +21,12 @@ use crate::config::Architecture;
 use crate::model::{Desired, MappingSettings, Observed, Owner};
 
 pub use capacity::Capacity;
+pub use diff::encryption as encryption_step;
 pub use steps::{
     ApplySteps, BucketPhase, BucketUpdate, DestroySteps, Fate, FunctionConfig, FunctionPhase,
     FunctionUpdate, LogGroupPhase, LogGroupSpec, LogGroupUpdate, MappingStep, QueuePhase,
     QueueSpec, QueueUpdate, RolePhase, RolePolicyStep, RoleSpec, RoleUpdate, StreamPhase,
-    StreamSpec, StreamUpdate,
+    StreamSpec, StreamUpdate, TagChange,
 };
 
 /// The kind of resource a change is about, in dependency order.
@@ -72,12 +75,20 @@ pub enum Update {
     AdoptTag,
     /// Put the `kstream:region` tag on the role.
     RegionTag { region: String },
+    /// Add or change user tags (`[tags]`): the current values of those that exist, and the
+    /// values wanted.
+    Tags {
+        from: BTreeMap<String, String>,
+        to: BTreeMap<String, String>,
+    },
     /// Stream capacity mode.
     StreamMode { from: String, to: String },
     /// Open shard count.
     ShardCount { from: u32, to: u32 },
     /// Retention in hours.
     RetentionHours { from: u32, to: u32 },
+    /// Encryption at rest: `none` or the KMS key.
+    StreamEncryption { from: String, to: String },
     /// Turn all four Block Public Access settings on.
     PublicAccessBlock,
     /// Turn default encryption (SSE-S3) on.

@@ -16,6 +16,16 @@ use crate::package::Artifact;
 /// Resource tags (`kstream:deployment` and friends).
 pub type Tags = BTreeMap<String, String>;
 
+/// User tags (`[tags]`) to add to or change on an existing resource; tags that are not in the
+/// config are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagChange {
+    /// The current values of the keys that change (a key missing here is a new tag).
+    pub from: Tags,
+    /// The tags to set.
+    pub set: Tags,
+}
+
 /// Everything `apply` does, by phase. It exists only for a plan without conflicts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplySteps {
@@ -144,6 +154,8 @@ pub struct QueueSpec {
 pub enum QueueUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Set retention and SQS-managed encryption.
     Attributes {
         /// Message retention in seconds.
@@ -185,6 +197,8 @@ pub struct LogGroupSpec {
 pub enum LogGroupUpdate {
     /// Add the ownership tag (a group Lambda created for this function, or `--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Change the retention.
     Retention {
         /// Days now (`None`: forever).
@@ -229,6 +243,8 @@ pub struct StreamSpec {
     pub shard_count: u32,
     /// Retention in hours.
     pub retention_hours: u32,
+    /// The KMS key to encrypt it with once it is `ACTIVE` (CreateStream cannot), or `None`.
+    pub kms_key_id: Option<String>,
     /// Tags, set in the create call.
     pub tags: Tags,
 }
@@ -238,6 +254,8 @@ pub struct StreamSpec {
 pub enum StreamUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Switch the capacity mode (AWS allows two switches per 24 hours; `apply` asks first).
     Mode {
         /// The mode it has now, as Kinesis names it.
@@ -259,6 +277,18 @@ pub enum StreamUpdate {
         from: u32,
         /// Hours wanted.
         to: u32,
+    },
+    /// StartStreamEncryption: encrypt the stream, or switch it to another key.
+    StartEncryption {
+        /// The key it is encrypted with now, if any.
+        from: Option<String>,
+        /// The key wanted.
+        key_id: String,
+    },
+    /// StopStreamEncryption (`encryption = "none"`).
+    StopEncryption {
+        /// The key it is encrypted with now (the call names it).
+        key_id: String,
     },
 }
 
@@ -298,6 +328,13 @@ pub enum BucketUpdate {
         existing: Tags,
         /// Tags to add.
         add: Tags,
+    },
+    /// Add or change user tags, keeping the tags it has (PutBucketTagging replaces the set).
+    Tags {
+        /// Tags it has now.
+        existing: Tags,
+        /// What changes.
+        change: TagChange,
     },
     /// Turn all four Block Public Access settings on.
     BlockPublicAccess,
@@ -346,6 +383,8 @@ pub enum RoleUpdate {
     /// Add the `kstream:region` tag to this deployment's role from before kstream tagged
     /// regions.
     RegionTag(Tags),
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Replace the trust policy.
     TrustPolicy(Value),
 }
@@ -409,6 +448,8 @@ pub enum FunctionPhase {
 pub enum FunctionUpdate {
     /// Add the ownership tag (`--adopt`).
     AdoptTag,
+    /// Add or change user tags.
+    Tags(TagChange),
     /// Deploy new code (and architecture).
     Code {
         /// Deployed `CodeSha256`.

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::steps::Tags;
 use super::view::thousands;
 use super::*;
 use crate::model::{FAILURE_RETENTION_S, HANDLER, ObservedLogGroup, ObservedQueue, RUNTIME};
@@ -40,7 +41,9 @@ fn converged(d: &Desired) -> Observed {
             mode: "PROVISIONED".into(),
             open_shards: d.stream.shard_count,
             retention_hours: d.stream.retention_hours,
+            kms_key_id: d.stream.encryption.key_id().map(str::to_string),
             owner: Owner::This,
+            tags: d.tags(),
         }),
         bucket: Some(ObservedBucket {
             owner: Owner::This,
@@ -56,6 +59,7 @@ fn converged(d: &Desired) -> Observed {
             policy: Some(d.role_policy(ARN)),
             extra_policies: Vec::new(),
             region: Some(d.region.clone()),
+            tags: d.role_tags(),
         }),
         function: Some(ObservedFunction {
             arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
@@ -72,6 +76,7 @@ fn converged(d: &Desired) -> Observed {
             state: "Active".into(),
             last_update_status: "Successful".into(),
             last_modified: String::new(),
+            tags: d.tags(),
         }),
         mappings: vec![mapping("m-1", d)],
         bucket_has_objects: None,
@@ -85,6 +90,7 @@ fn converged(d: &Desired) -> Observed {
             encrypted: true,
             retention_s: FAILURE_RETENTION_S,
             messages: 0,
+            tags: d.tags(),
         }),
         log_group: Some(ObservedLogGroup {
             arn: format!(
@@ -93,6 +99,7 @@ fn converged(d: &Desired) -> Observed {
             ),
             owner: Owner::This,
             retention_days: Some(d.consumer.log_retention_days),
+            tags: d.tags(),
         }),
     }
 }
@@ -597,4 +604,294 @@ fn without_a_packaged_zip_the_code_is_not_compared_and_the_plan_says_so() {
     let json = serde_json::to_value(&compared).expect("json");
     assert_eq!(json["code"]["compared"], true);
     assert_eq!(json["code"]["zip"], "bootstrap.zip");
+}
+
+#[test]
+fn stream_encryption_is_observed_and_corrected() {
+    let d = desired();
+    let mut observed = converged(&d);
+    // Someone ran StopStreamEncryption.
+    observed.stream.as_mut().unwrap().kms_key_id = None;
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.counts(), (0, 1, 0));
+    assert_eq!(
+        plan.change(Resource::Stream).unwrap().action,
+        Action::Update {
+            updates: vec![Update::StreamEncryption {
+                from: "none".into(),
+                to: "KMS alias/aws/kinesis".into()
+            }]
+        }
+    );
+    let steps = plan.apply_steps().unwrap();
+    let StreamPhase::Existing { updates, .. } = &steps.stream else {
+        panic!("{:?}", steps.stream)
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StartEncryption {
+            from: None,
+            key_id: "alias/aws/kinesis".into()
+        }]
+    );
+    assert!(
+        plan.render(false).contains(
+            "  ~ stream `stream-output`\n      encryption: none → KMS alias/aws/kinesis\n"
+        )
+    );
+}
+
+/// `desired()` with `[stream]` lines added.
+fn desired_with_stream(lines: &str) -> Desired {
+    let text = include_str!("../../tests/fixtures/plan/deploy.toml").replace(
+        "retention_hours = 24\n",
+        &format!("retention_hours = 24\n{lines}"),
+    );
+    let config = crate::config::parse(&text, Path::new("deploy.toml")).expect("valid config");
+    Desired::new(&config, "us-east-1".into(), "000000000000".into(), None)
+}
+
+#[test]
+fn encryption_none_stops_it_and_a_new_key_switches_it() {
+    let d = desired_with_stream("encryption = \"none\"\n");
+    let mut observed = converged(&desired());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let StreamPhase::Existing { updates, .. } = &plan.apply_steps().unwrap().stream else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StopEncryption {
+            key_id: "alias/aws/kinesis".into()
+        }]
+    );
+
+    let key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let d = desired_with_stream(&format!("kms_key_id = \"{key}\"\n"));
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    let StreamPhase::Existing { updates, .. } = &plan.apply_steps().unwrap().stream else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[StreamUpdate::StartEncryption {
+            from: Some("alias/aws/kinesis".into()),
+            key_id: key.into()
+        }]
+    );
+    // Kinesis reporting the key by its ID is the same key: nothing to do for the stream.
+    observed.stream.as_mut().unwrap().kms_key_id =
+        Some("1234abcd-12ab-34cd-56ef-1234567890ab".into());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.change(Resource::Stream).unwrap().action, Action::NoOp);
+}
+
+#[test]
+fn a_created_stream_is_encrypted_as_configured() {
+    for (lines, key) in [
+        ("", Some("alias/aws/kinesis")),
+        ("kms_key_id = \"alias/orders\"\n", Some("alias/orders")),
+        ("encryption = \"none\"\n", None),
+    ] {
+        let d = desired_with_stream(lines);
+        let plan = Plan::apply(&d, &Observed::default(), ApplyOptions::default());
+        let summary = match &plan.change(Resource::Stream).unwrap().action {
+            Action::Create { summary } => summary.clone(),
+            other => panic!("{other:?}"),
+        };
+        match key {
+            Some(key) => assert!(summary.ends_with(&format!("encrypted with KMS key {key}"))),
+            None => assert!(summary.ends_with("not encrypted"), "{summary}"),
+        }
+    }
+}
+
+#[test]
+fn a_customer_key_lets_the_consumer_role_decrypt_only_through_the_stream() {
+    let statement = |d: &Desired| {
+        let policy = d.role_policy(ARN);
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "DecryptStream")
+            .cloned()
+    };
+    assert_eq!(
+        statement(&desired()),
+        None,
+        "the AWS-managed key needs nothing"
+    );
+    assert_eq!(
+        statement(&desired_with_stream(
+            "kms_key_id = \"arn:aws:kms:us-east-1:000000000000:alias/aws/kinesis\"\n"
+        )),
+        None
+    );
+    assert_eq!(
+        statement(&desired_with_stream("encryption = \"none\"\n")),
+        None
+    );
+    let context = serde_json::json!({ "kms:EncryptionContext:aws:kinesis:arn": ARN });
+    assert_eq!(
+        statement(&desired_with_stream(
+            "kms_key_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n"
+        )),
+        Some(serde_json::json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": ["arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+            "Condition": { "StringEquals": context }
+        }))
+    );
+    assert_eq!(
+        statement(&desired_with_stream("kms_key_id = \"alias/orders\"\n")),
+        Some(serde_json::json!({
+            "Sid": "DecryptStream",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": ["arn:aws:kms:us-east-1:000000000000:key/*"],
+            "Condition": {
+                "StringEquals": context,
+                "ForAnyValue:StringEquals": { "kms:ResourceAliases": "alias/orders" }
+            }
+        }))
+    );
+    // Switching to a customer key rewrites the role policy.
+    let d = desired_with_stream("kms_key_id = \"alias/orders\"\n");
+    let plan = Plan::apply(&d, &converged(&desired()), ApplyOptions::default());
+    assert!(matches!(
+        plan.change(Resource::RolePolicy).unwrap().action,
+        Action::Update { .. }
+    ));
+}
+
+/// `desired()` with a `[tags]` table.
+fn desired_with_tags(tags: &str) -> Desired {
+    let text = format!(
+        "{}\n[tags]\n{tags}",
+        include_str!("../../tests/fixtures/plan/deploy.toml")
+    );
+    let config = crate::config::parse(&text, Path::new("deploy.toml")).expect("valid config");
+    let mut d = desired();
+    d.user_tags = config.tags;
+    d
+}
+
+#[test]
+fn user_tags_go_into_every_create() {
+    let d = desired_with_tags("team = \"data\"\nenv = \"dev\"\n");
+    let plan = Plan::apply(&d, &Observed::default(), ApplyOptions::default());
+    let steps = plan.apply_steps().unwrap();
+    let want = |extra: &[(&str, &str)]| {
+        let mut tags: Tags = [
+            ("env", "dev"),
+            ("team", "data"),
+            ("kstream:deployment", "plan-test"),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        tags.retain(|_, v| !v.is_empty());
+        tags
+    };
+    let StreamPhase::Create { spec, .. } = &steps.stream else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let BucketPhase::Create(spec) = &steps.bucket else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let QueuePhase::Create(spec) = &steps.queue else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let LogGroupPhase::Create(spec) = &steps.log_group else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[]));
+    let RolePhase::Create(spec) = &steps.role else {
+        panic!()
+    };
+    assert_eq!(spec.tags, want(&[("kstream:region", "us-east-1")]));
+    let FunctionPhase::Create { config, .. } = &steps.function else {
+        panic!()
+    };
+    assert_eq!(config.tags, want(&[]));
+}
+
+#[test]
+fn changed_and_missing_user_tags_are_set_and_others_kept() {
+    let d = desired_with_tags("team = \"data\"\nenv = \"prod\"\n");
+    let mut observed = converged(&d);
+    // The stream has an old value, the role lacks one, the function has an extra tag that is
+    // not in the config (kept: kstream never removes tags).
+    observed
+        .stream
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("env".into(), "dev".into());
+    observed.role.as_mut().unwrap().tags.remove("team");
+    observed
+        .function
+        .as_mut()
+        .unwrap()
+        .tags
+        .insert("owner".into(), "someone".into());
+    let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+    assert_eq!(plan.counts(), (0, 2, 0), "{}", plan.render(false));
+    let tags = |pairs: &[(&str, &str)]| -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        plan.change(Resource::Stream).unwrap().action,
+        Action::Update {
+            updates: vec![Update::Tags {
+                from: tags(&[("env", "dev")]),
+                to: tags(&[("env", "prod")])
+            }]
+        }
+    );
+    assert_eq!(
+        plan.change(Resource::Role).unwrap().action,
+        Action::Update {
+            updates: vec![Update::Tags {
+                from: tags(&[]),
+                to: tags(&[("team", "data")])
+            }]
+        }
+    );
+    assert_eq!(
+        plan.change(Resource::Function).unwrap().action,
+        Action::NoOp
+    );
+    let text = plan.render(false);
+    assert!(
+        text.contains("  ~ stream `stream-output`\n      tag `env`: dev → prod\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  ~ role `plan-test-consumer-role`\n      tag `team`: → data\n"),
+        "{text}"
+    );
+    let steps = plan.apply_steps().unwrap();
+    let RolePhase::Existing { updates, .. } = &steps.role else {
+        panic!()
+    };
+    assert_eq!(
+        updates,
+        &[RoleUpdate::Tags(TagChange {
+            from: tags(&[]),
+            set: tags(&[("team", "data")])
+        })]
+    );
+    // Converged once the tags are there.
+    assert!(Plan::apply(&d, &converged(&d), ApplyOptions::default()).is_empty());
 }

@@ -11,7 +11,7 @@ use super::diff::Phases;
 use super::steps::{
     BucketPhase, BucketUpdate, ConfigChange, DestroySteps, Fate, FunctionPhase, FunctionUpdate,
     LogGroupPhase, LogGroupUpdate, MappingStep, QueuePhase, QueueUpdate, RolePhase, RolePolicyStep,
-    RoleUpdate, StreamPhase, StreamUpdate, Target,
+    RoleUpdate, StreamPhase, StreamUpdate, TagChange, Target,
 };
 use super::{Action, Change, Mode, Plan, Resource, Update};
 
@@ -20,11 +20,20 @@ impl Update {
         match self {
             Update::AdoptTag => "tags: adopt (add `kstream:deployment`)".into(),
             Update::RegionTag { region } => format!("tags: add `kstream:region = {region}`"),
+            Update::Tags { from, to } => to
+                .iter()
+                .map(|(k, v)| match from.get(k) {
+                    Some(before) => format!("tag `{k}`: {before} → {v}"),
+                    None => format!("tag `{k}`: → {v}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
             Update::StreamMode { from, to } => {
                 format!("mode: {from} → {to} (AWS allows two switches per 24 hours)")
             }
             Update::ShardCount { from, to } => format!("shard_count: {from} → {to}"),
             Update::RetentionHours { from, to } => format!("retention_hours: {from} → {to}"),
+            Update::StreamEncryption { from, to } => format!("encryption: {from} → {to}"),
             Update::PublicAccessBlock => "block public access: off → on".into(),
             Update::Encryption => "default encryption: off → SSE-S3".into(),
             Update::BucketPolicy => "policy: → deny non-TLS requests".into(),
@@ -173,6 +182,7 @@ fn queue(phase: &QueuePhase) -> Option<Change> {
                 .iter()
                 .map(|u| match u {
                     QueueUpdate::AdoptTag(_) => Update::AdoptTag,
+                    QueueUpdate::Tags(change) => tags(change),
                     QueueUpdate::Attributes { retention_s } => Update::QueueSettings {
                         retention_s: *retention_s,
                     },
@@ -194,6 +204,7 @@ fn log_group(phase: &LogGroupPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     LogGroupUpdate::AdoptTag(_) => Update::AdoptTag,
+                    LogGroupUpdate::Tags(change) => tags(change),
                     LogGroupUpdate::Retention { from, to } => Update::LogRetentionDays {
                         from: *from,
                         to: *to,
@@ -208,11 +219,15 @@ fn log_group(phase: &LogGroupPhase) -> Change {
 fn stream(phase: &StreamPhase) -> Change {
     match phase {
         StreamPhase::Create { spec, .. } => {
+            let encrypted = spec.kms_key_id.as_ref().map_or_else(
+                || "not encrypted".to_string(),
+                |key| format!("encrypted with KMS key {key}"),
+            );
             let summary = format!(
-                "PROVISIONED, {} shard{}, retention {} h",
+                "PROVISIONED, {} shard{}, retention {} h, {encrypted}",
                 spec.shard_count,
                 plural(spec.shard_count),
-                spec.retention_hours
+                spec.retention_hours,
             );
             change(Resource::Stream, &spec.name, Action::Create { summary })
         }
@@ -221,6 +236,7 @@ fn stream(phase: &StreamPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     StreamUpdate::AdoptTag(_) => Update::AdoptTag,
+                    StreamUpdate::Tags(change) => tags(change),
                     StreamUpdate::Mode { from, to } => Update::StreamMode {
                         from: from.clone(),
                         to: to.as_aws().into(),
@@ -233,11 +249,32 @@ fn stream(phase: &StreamPhase) -> Change {
                         from: *from,
                         to: *to,
                     },
+                    StreamUpdate::StartEncryption { from, key_id } => Update::StreamEncryption {
+                        from: encryption(from.as_deref()),
+                        to: encryption(Some(key_id)),
+                    },
+                    StreamUpdate::StopEncryption { key_id } => Update::StreamEncryption {
+                        from: encryption(Some(key_id)),
+                        to: encryption(None),
+                    },
                 })
                 .collect();
             updated(Resource::Stream, name, updates)
         }
     }
+}
+
+/// The plan's view of a user tag change.
+fn tags(change: &TagChange) -> Update {
+    Update::Tags {
+        from: change.from.clone(),
+        to: change.set.clone(),
+    }
+}
+
+/// A stream's encryption as the plan prints it: `none` or `KMS <key>`.
+fn encryption(key_id: Option<&str>) -> String {
+    key_id.map_or_else(|| "none".to_string(), |key| format!("KMS {key}"))
 }
 
 fn bucket(phase: &BucketPhase) -> Change {
@@ -251,6 +288,7 @@ fn bucket(phase: &BucketPhase) -> Change {
                 .iter()
                 .map(|u| match u {
                     BucketUpdate::AdoptTag { .. } => Update::AdoptTag,
+                    BucketUpdate::Tags { change, .. } => tags(change),
                     BucketUpdate::BlockPublicAccess => Update::PublicAccessBlock,
                     BucketUpdate::Encrypt => Update::Encryption,
                     BucketUpdate::Policy(_) => Update::BucketPolicy,
@@ -278,6 +316,7 @@ fn role(phase: &RolePhase) -> Change {
                     RoleUpdate::RegionTag(tags) => Update::RegionTag {
                         region: tags.get(REGION_TAG).cloned().unwrap_or_default(),
                     },
+                    RoleUpdate::Tags(change) => tags(change),
                     RoleUpdate::TrustPolicy(_) => Update::TrustPolicy,
                 })
                 .collect();
@@ -330,6 +369,7 @@ fn function(phase: Option<&FunctionPhase>, desired: &Desired) -> Change {
             for update in updates {
                 match update {
                     FunctionUpdate::AdoptTag => out.push(Update::AdoptTag),
+                    FunctionUpdate::Tags(change) => out.push(tags(change)),
                     FunctionUpdate::Code { from, artifact } => out.push(Update::Code {
                         from: from.clone(),
                         to: artifact.sha256_base64.clone(),

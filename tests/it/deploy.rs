@@ -939,3 +939,253 @@ fn policies_added_to_the_role_by_someone_else_are_reported() {
             .expect("apply keeps the foreign policy");
     });
 }
+
+/// The stream's encryption as Kinesis reports it: (`EncryptionType`, `KeyId`).
+fn stream_encryption(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    d: &Deployment,
+) -> (String, Option<String>) {
+    let summary = rt
+        .block_on(
+            aws.kinesis
+                .describe_stream_summary()
+                .stream_name(d.stream())
+                .send(),
+        )
+        .expect("describe stream summary")
+        .stream_description_summary
+        .expect("summary");
+    (
+        summary
+            .encryption_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        summary.key_id().map(str::to_string),
+    )
+}
+
+#[test]
+fn encryption_drift() {
+    let d = Deployment::new("encrypt");
+    let (rt, aws) = {
+        let rt = rt();
+        let aws = Aws::new(&rt);
+        (rt, aws)
+    };
+    let applied = d.json(&["apply"]);
+    assert!(
+        write_calls(&applied).contains(&"Kinesis.StartStreamEncryption".to_string()),
+        "a new stream is encrypted: {:?}",
+        write_calls(&applied)
+    );
+    let kms = || ("KMS".to_string(), Some("alias/aws/kinesis".to_string()));
+    assert_eq!(stream_encryption(&aws, &rt, &d), kms());
+    assert_converged(&d.json(&["apply"]));
+
+    // Someone turns encryption off behind kstream's back.
+    rt.block_on(
+        aws.kinesis
+            .stop_stream_encryption()
+            .stream_name(d.stream())
+            .encryption_type(aws_sdk_kinesis::types::EncryptionType::Kms)
+            .key_id("alias/aws/kinesis")
+            .send(),
+    )
+    .expect("stop stream encryption");
+    crate::support::eventually("the stream to be ACTIVE", Duration::from_secs(30), || {
+        let status = rt
+            .block_on(
+                aws.kinesis
+                    .describe_stream_summary()
+                    .stream_name(d.stream())
+                    .send(),
+            )
+            .ok()?
+            .stream_description_summary?
+            .stream_status()
+            .clone();
+        (status == aws_sdk_kinesis::types::StreamStatus::Active).then_some(())
+    });
+    assert_eq!(stream_encryption(&aws, &rt, &d).0, "NONE");
+
+    let plan = stdout(&d.ok(&["plan"]));
+    for line in [
+        &format!("  ~ stream `{}`", d.stream()),
+        "      encryption: none → KMS alias/aws/kinesis",
+        "plan: 0 to create, 1 to update, 0 to delete",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    let applied = d.json(&["apply"]);
+    assert_eq!(
+        write_calls(&applied),
+        ["Kinesis.StartStreamEncryption"],
+        "only the encryption is restored"
+    );
+    assert_eq!(stream_encryption(&aws, &rt, &d), kms());
+    assert_converged(&d.json(&["apply"]));
+}
+
+/// Every resource's tags, read with the SDK: (resource, its tags).
+fn all_tags(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    d: &Deployment,
+) -> Vec<(&'static str, std::collections::BTreeMap<String, String>)> {
+    rt.block_on(async {
+        let stream = aws
+            .kinesis
+            .list_tags_for_stream()
+            .stream_name(d.stream())
+            .send()
+            .await
+            .expect("stream tags")
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let bucket = aws
+            .s3
+            .get_bucket_tagging()
+            .bucket(d.bucket())
+            .send()
+            .await
+            .expect("bucket tags")
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let role = aws
+            .iam
+            .get_role()
+            .role_name(d.role())
+            .send()
+            .await
+            .expect("role")
+            .role()
+            .expect("role")
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let function = aws
+            .lambda
+            .get_function()
+            .function_name(d.function())
+            .send()
+            .await
+            .expect("function")
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let url = aws
+            .sqs
+            .get_queue_url()
+            .queue_name(format!("{}-failures", d.function()))
+            .send()
+            .await
+            .expect("queue url")
+            .queue_url()
+            .expect("queue url")
+            .to_string();
+        let queue = aws
+            .sqs
+            .list_queue_tags()
+            .queue_url(url)
+            .send()
+            .await
+            .expect("queue tags")
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        #[allow(deprecated)]
+        let log_group = aws
+            .logs
+            .list_tags_log_group()
+            .log_group_name(format!("/aws/lambda/{}", d.function()))
+            .send()
+            .await
+            .expect("log group tags")
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        vec![
+            ("stream", stream),
+            ("bucket", bucket),
+            ("role", role),
+            ("function", function),
+            ("queue", queue),
+            ("log group", log_group),
+        ]
+    })
+}
+
+#[test]
+fn user_tags_on_every_resource_are_updated_and_converge() {
+    let mut d = Deployment::new("tags");
+    d.consumer_extra = "\n[tags]\nteam = \"data platform\"\nenv = \"dev\"\n".into();
+    d.write();
+    let (rt, aws) = {
+        let rt = rt();
+        let aws = Aws::new(&rt);
+        (rt, aws)
+    };
+    d.ok(&["apply"]);
+    let check = |d: &Deployment, env: &str| {
+        for (resource, tags) in all_tags(&aws, &rt, d) {
+            assert_eq!(
+                tags.get("team").map(String::as_str),
+                Some("data platform"),
+                "{resource}: {tags:?}"
+            );
+            assert_eq!(
+                tags.get("env").map(String::as_str),
+                Some(env),
+                "{resource}: {tags:?}"
+            );
+            assert_eq!(
+                tags.get("kstream:deployment"),
+                Some(&d.name),
+                "{resource}: {tags:?}"
+            );
+        }
+    };
+    check(&d, "dev");
+    assert_converged(&d.json(&["apply"]));
+
+    d.consumer_extra = "\n[tags]\nteam = \"data platform\"\nenv = \"prod\"\n".into();
+    d.write();
+    let plan = stdout(&d.ok(&["plan"]));
+    assert!(
+        plan.contains("tag `env`: dev → prod") && plan.contains("plan: 0 to create, 6 to update"),
+        "{plan}"
+    );
+    let applied = d.json(&["apply"]);
+    let mut writes = write_calls(&applied);
+    writes.sort();
+    assert_eq!(
+        writes,
+        [
+            "CloudWatch Logs.TagResource",
+            "IAM.TagRole",
+            "Kinesis.AddTagsToStream",
+            "Lambda.TagResource",
+            "S3.PutBucketTagging",
+            "SQS.TagQueue",
+        ]
+    );
+    check(&d, "prod");
+    assert_converged(&d.json(&["apply"]));
+}

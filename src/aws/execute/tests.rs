@@ -34,11 +34,18 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let config = crate::config::parse(
-            include_str!("../../../tests/fixtures/plan/deploy.toml"),
-            Path::new("deploy.toml"),
-        )
-        .expect("fixture config is valid");
+        World::from_config(include_str!("../../../tests/fixtures/plan/deploy.toml"))
+    }
+
+    /// The fixture deployment with `extra` appended to its config (a `[tags]` table).
+    fn with(extra: &str) -> World {
+        let text = include_str!("../../../tests/fixtures/plan/deploy.toml");
+        World::from_config(&format!("{text}\n{extra}"))
+    }
+
+    fn from_config(text: &str) -> World {
+        let config =
+            crate::config::parse(text, Path::new("deploy.toml")).expect("fixture config is valid");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bootstrap.zip");
         std::fs::write(&path, b"PK replayed zip").expect("write zip");
@@ -83,33 +90,55 @@ impl World {
             name: s.name.clone(),
             shard_count: s.shard_count,
             retention_hours: s.retention_hours,
+            kms_key_id: s.encryption.key_id().map(str::to_string),
             tags: self.desired.tags(),
         }
     }
 
     // Kinesis (JSON 1.1).
 
+    /// DescribeStreamSummary, encrypted as the config wants.
     fn stream_summary(&self, status: &str, retention_hours: u32) -> Exchange {
+        let key = self.desired.stream.encryption.key_id();
+        self.stream_summary_keyed(status, retention_hours, key)
+    }
+
+    /// DescribeStreamSummary of a stream encrypted with `key` (`None`: not encrypted).
+    fn stream_summary_keyed(
+        &self,
+        status: &str,
+        retention_hours: u32,
+        key: Option<&str>,
+    ) -> Exchange {
         let s = &self.desired.stream;
+        let mut summary = json!({
+            "StreamName": s.name,
+            "StreamARN": self.stream_arn,
+            "StreamStatus": status,
+            "StreamModeDetails": { "StreamMode": "PROVISIONED" },
+            "RetentionPeriodHours": retention_hours,
+            "StreamCreationTimestamp": 1_700_000_000,
+            "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
+            "OpenShardCount": s.shard_count,
+            "ConsumerCount": 0,
+            "EncryptionType": if key.is_some() { "KMS" } else { "NONE" }
+        });
+        if let Some(key) = key {
+            summary["KeyId"] = json!(key);
+        }
         Exchange::ok(
             "DescribeStreamSummary",
-            json!({ "StreamDescriptionSummary": {
-                "StreamName": s.name,
-                "StreamARN": self.stream_arn,
-                "StreamStatus": status,
-                "StreamModeDetails": { "StreamMode": "PROVISIONED" },
-                "RetentionPeriodHours": retention_hours,
-                "StreamCreationTimestamp": 1_700_000_000,
-                "EnhancedMonitoring": [{ "ShardLevelMetrics": [] }],
-                "OpenShardCount": s.shard_count,
-                "ConsumerCount": 0
-            }})
-            .to_string(),
+            json!({ "StreamDescriptionSummary": summary }).to_string(),
         )
     }
 
     fn stream_active(&self) -> Exchange {
         self.stream_summary("ACTIVE", self.desired.stream.retention_hours)
+    }
+
+    /// The stream as CreateStream leaves it: ACTIVE and not encrypted.
+    fn stream_unencrypted(&self) -> Exchange {
+        self.stream_summary_keyed("ACTIVE", self.desired.stream.retention_hours, None)
     }
 
     fn stream_tags(&self) -> Exchange {
@@ -363,13 +392,24 @@ impl World {
     /// The reads of `Clients::observe` on a converged deployment; `for_destroy` adds the
     /// bucket's object check.
     fn expect_converged_observe(&self, replay: &Replay, for_destroy: bool) {
-        self.expect_observe(replay, for_destroy, self.bucket_policy());
+        self.expect_observe(
+            replay,
+            for_destroy,
+            self.stream_active(),
+            self.bucket_policy(),
+        );
     }
 
-    /// The reads of `Clients::observe` on a deployment that is converged but for the bucket
-    /// policy's answer.
-    fn expect_observe(&self, replay: &Replay, for_destroy: bool, bucket_policy: Exchange) {
-        replay.expect(Service::Kinesis, [self.stream_active(), self.stream_tags()]);
+    /// The reads of `Clients::observe` on a deployment that is converged but for the stream's
+    /// summary and the bucket policy's answer.
+    fn expect_observe(
+        &self,
+        replay: &Replay,
+        for_destroy: bool,
+        stream: Exchange,
+        bucket_policy: Exchange,
+    ) {
+        replay.expect(Service::Kinesis, [stream, self.stream_tags()]);
         replay.expect(Service::S3, [Exchange::ok("HeadBucket", "")]);
         replay.expect_any_order(Service::S3, self.bucket_settings(bucket_policy));
         if for_destroy {
@@ -485,8 +525,11 @@ impl World {
                 // Kinesis says "not found" with status 400: the code decides, not the status.
                 Exchange::json_error("DescribeStreamSummary", 400, "ResourceNotFoundException"),
                 Exchange::ok("CreateStream", "{}"),
-                world.stream_active(),
+                world.stream_unencrypted(),
                 world.stream_tags(),
+                // CreateStream cannot encrypt: the stream is encrypted once ACTIVE.
+                Exchange::ok("StartStreamEncryption", "{}"),
+                world.stream_active(),
             ],
         );
         replay.expect(
@@ -522,25 +565,7 @@ impl World {
 async fn cold_apply_creates_everything() {
     let world = World::new();
     let replay = Replay::default();
-    world.expect_cold_phase_one(&replay);
-    replay.expect(Service::Iam, [world.iam("PutRolePolicy", "")]);
-    replay.expect(
-        Service::Lambda,
-        [
-            Exchange::status(
-                "CreateFunction",
-                201,
-                world.function_configuration("Pending").to_string(),
-            ),
-            world.function_ready(),
-            Exchange::status(
-                "CreateEventSourceMapping",
-                202,
-                world.mapping("Creating").to_string(),
-            ),
-            world.mapping_enabled(),
-        ],
-    );
+    world.expect_cold_apply(&replay);
     let clients = Clients::replay(replay.http_client());
 
     let result = world.apply(&clients).await;
@@ -555,6 +580,7 @@ async fn cold_apply_creates_everything() {
             "IAM.CreateRole",
             "IAM.PutRolePolicy",
             "Kinesis.CreateStream",
+            "Kinesis.StartStreamEncryption",
             "Lambda.CreateEventSourceMapping",
             "Lambda.CreateFunction",
             "S3.CreateBucket",
@@ -565,6 +591,68 @@ async fn cold_apply_creates_everything() {
         ]
     );
     assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn user_tags_are_in_every_create_call() {
+    let world = World::with("[tags]\ncostcentre = \"cc4711\"\n");
+    let replay = Replay::default();
+    world.expect_cold_apply(&replay);
+    let clients = Clients::replay(replay.http_client());
+
+    let result = world.apply(&clients).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    // No tagging call after a create: the tags went in with it.
+    assert_eq!(writes(&clients).len(), 13, "{:?}", writes(&clients));
+    for (service, operation) in [
+        (Service::Kinesis, "CreateStream"),
+        (Service::S3, "CreateBucket"),
+        (Service::Sqs, "CreateQueue"),
+        (Service::Logs, "CreateLogGroup"),
+        (Service::Iam, "CreateRole"),
+        (Service::Lambda, "CreateFunction"),
+    ] {
+        let bodies = replay.bodies(service, operation);
+        assert_eq!(bodies.len(), 1, "{operation}");
+        let body = &bodies[0];
+        assert!(
+            body.contains("costcentre") && body.contains("cc4711"),
+            "{operation} lacks the user tag: {body}"
+        );
+        // IAM's query form percent-encodes the `:`.
+        assert!(
+            body.contains("kstream:deployment") || body.contains("kstream%3Adeployment"),
+            "{operation} lacks the ownership tag: {body}"
+        );
+    }
+}
+
+impl World {
+    /// The script of a cold apply: nothing exists, everything is created.
+    fn expect_cold_apply(&self, replay: &Replay) {
+        let world = self;
+        world.expect_cold_phase_one(replay);
+        replay.expect(Service::Iam, [world.iam("PutRolePolicy", "")]);
+        replay.expect(
+            Service::Lambda,
+            [
+                Exchange::status(
+                    "CreateFunction",
+                    201,
+                    world.function_configuration("Pending").to_string(),
+                ),
+                world.function_ready(),
+                Exchange::status(
+                    "CreateEventSourceMapping",
+                    202,
+                    world.mapping("Creating").to_string(),
+                ),
+                world.mapping_enabled(),
+            ],
+        );
+    }
 }
 
 #[tokio::test]
@@ -681,7 +769,7 @@ async fn a_missing_bucket_policy_is_the_only_write() {
     let world = World::new();
     let replay = Replay::default();
     let no_policy = Exchange::s3_error("GetBucketPolicy", 404, "NoSuchBucketPolicy");
-    world.expect_observe(&replay, false, no_policy);
+    world.expect_observe(&replay, false, world.stream_active(), no_policy);
     replay.expect(Service::S3, [Exchange::status("PutBucketPolicy", 204, "")]);
     let clients = Clients::replay(replay.http_client());
 
@@ -690,6 +778,56 @@ async fn a_missing_bucket_policy_is_the_only_write() {
     replay.assert_done();
     result.expect("apply");
     assert_eq!(writes(&clients), ["S3.PutBucketPolicy"]);
+}
+
+#[tokio::test]
+async fn a_stream_whose_encryption_was_stopped_is_encrypted_again() {
+    let world = World::new();
+    let replay = Replay::default();
+    world.expect_observe(
+        &replay,
+        false,
+        world.stream_unencrypted(),
+        world.bucket_policy(),
+    );
+    replay.expect(
+        Service::Kinesis,
+        [
+            Exchange::ok("StartStreamEncryption", "{}"),
+            world.stream_active(),
+        ],
+    );
+    let clients = Clients::replay(replay.http_client());
+
+    let result = world.apply(&clients).await;
+
+    replay.assert_done();
+    result.expect("apply");
+    assert_eq!(writes(&clients), ["Kinesis.StartStreamEncryption"]);
+    assert_same_calls(&replay, &clients);
+}
+
+#[tokio::test]
+async fn a_key_reported_in_another_spelling_is_converged() {
+    let world = World::new();
+    // The fixture wants the AWS-managed key, `alias/aws/kinesis`; Kinesis may report the
+    // alias's ARN instead, or the ARN of the key behind it.
+    for reported in [
+        format!("arn:aws:kms:us-east-1:{ACCOUNT}:alias/aws/kinesis"),
+        format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+    ] {
+        let replay = Replay::default();
+        let retention = world.desired.stream.retention_hours;
+        let stream = world.stream_summary_keyed("ACTIVE", retention, Some(&reported));
+        world.expect_observe(&replay, false, stream, world.bucket_policy());
+        let clients = Clients::replay(replay.http_client());
+
+        let result = world.apply(&clients).await;
+
+        replay.assert_done();
+        result.expect("apply");
+        assert_eq!(writes(&clients), Vec::<String>::new(), "{reported}");
+    }
 }
 
 #[tokio::test]
