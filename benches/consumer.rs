@@ -12,6 +12,7 @@
 //! Prints a markdown table.
 //!
 //! Options (after `--`): `--batches N` (default 10), `--records N` (default 1000),
+//! `--write-concurrency N` (`KSTREAM_WRITE_CONCURRENCY`, default: the consumer's),
 //! `--localstack [URL]` (default `http://127.0.0.1:$KSTREAM_LOCALSTACK_PORT`, port 4566 when
 //! unset; the bucket `kstream-bench` is created there). `KSTREAM_BENCH_ZIP` names a prebuilt
 //! consumer zip instead of running `kstream package` (e.g. to compare builds).
@@ -39,6 +40,7 @@ struct Options {
     batches: usize,
     records: usize,
     localstack: Option<String>,
+    write_concurrency: Option<usize>,
 }
 
 fn options() -> Options {
@@ -46,6 +48,7 @@ fn options() -> Options {
         batches: 10,
         records: 1000,
         localstack: None,
+        write_concurrency: None,
     };
     let mut args = std::env::args().skip(1).peekable();
     while let Some(arg) = args.next() {
@@ -58,18 +61,23 @@ fn options() -> Options {
         match arg.as_str() {
             "--batches" => options.batches = number("--batches"),
             "--records" => options.records = number("--records"),
+            "--write-concurrency" => {
+                options.write_concurrency = Some(number("--write-concurrency"));
+            }
             "--localstack" => {
-                let url = args.next_if(|next| !next.starts_with("--")).unwrap_or_else(|| {
-                    let port = std::env::var("KSTREAM_LOCALSTACK_PORT")
-                        .unwrap_or_else(|_| "4566".to_owned());
-                    format!("http://127.0.0.1:{port}")
-                });
+                let url = args
+                    .next_if(|next| !next.starts_with("--"))
+                    .unwrap_or_else(|| {
+                        let port = std::env::var("KSTREAM_LOCALSTACK_PORT")
+                            .unwrap_or_else(|_| "4566".to_owned());
+                        format!("http://127.0.0.1:{port}")
+                    });
                 options.localstack = Some(url);
             }
             // `cargo bench` passes `--bench` to every benchmark binary.
             "--bench" => {}
             other => fail(&format!(
-                "unknown argument `{other}`; use --batches N, --records N, --localstack [URL]"
+                "unknown argument `{other}`; use --batches N, --records N, --write-concurrency N, --localstack [URL]"
             )),
         }
     }
@@ -105,17 +113,19 @@ fn main() {
             eprintln!("{endpoint}: {} records of {size} B", options.records);
             let before = s3.puts.load(Ordering::SeqCst);
             let connections = s3.connections.load(Ordering::SeqCst);
-            let run = Run::new(&bootstrap, work.path(), url);
+            let run = Run::new(&bootstrap, work.path(), url, options.write_concurrency);
             let measured = run.measure(&options, size);
             if url == &s3.url {
                 let puts = s3.puts.load(Ordering::SeqCst) - before;
                 let want = (options.records * (options.batches + 1)) as u64;
                 if puts != want {
-                    fail(&format!("the endpoint received {puts} PutObjects, not {want}"));
+                    fail(&format!(
+                        "the endpoint received {puts} PutObjects, not {want}"
+                    ));
                 }
             }
-            let connections = (url == &s3.url)
-                .then(|| s3.connections.load(Ordering::SeqCst) - connections);
+            let connections =
+                (url == &s3.url).then(|| s3.connections.load(Ordering::SeqCst) - connections);
             rows.push((endpoint, size, measured, connections));
         }
     }
@@ -245,7 +255,7 @@ enum Outcome {
 }
 
 impl Run {
-    fn new(bootstrap: &Path, work: &Path, s3_url: &str) -> Self {
+    fn new(bootstrap: &Path, work: &Path, s3_url: &str, concurrency: Option<usize>) -> Self {
         let (events, pending) = channel::<Invocation>();
         let (outcomes, results) = channel::<Outcome>();
         let (polled, first_poll) = channel::<Instant>();
@@ -296,14 +306,24 @@ impl Run {
         let log = std::fs::File::create(work.join("bootstrap.log"))
             .unwrap_or_else(|err| fail(&err.to_string()));
         let started = Instant::now();
-        let child = Command::new(bootstrap)
-            .env_clear()
+        let mut command = Command::new(bootstrap);
+        command.env_clear();
+        if let Some(concurrency) = concurrency {
+            command.env(
+                kstream_contract::env::WRITE_CONCURRENCY,
+                concurrency.to_string(),
+            );
+        }
+        let child = command
             .envs([
                 ("AWS_LAMBDA_RUNTIME_API", api.trim_start_matches("http://")),
                 ("AWS_LAMBDA_FUNCTION_NAME", FUNCTION),
                 ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
                 ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
-                ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/kstream-bench-consumer"),
+                (
+                    "AWS_LAMBDA_LOG_GROUP_NAME",
+                    "/aws/lambda/kstream-bench-consumer",
+                ),
                 ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
                 ("AWS_REGION", "us-east-1"),
                 ("AWS_DEFAULT_REGION", "us-east-1"),
@@ -369,8 +389,7 @@ impl Run {
         });
         match self.results.recv_timeout(BATCH_TIMEOUT) {
             Ok(Outcome::Response(body)) => {
-                let response: serde_json::Value =
-                    serde_json::from_slice(&body).unwrap_or_default();
+                let response: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 let failures = response["batchItemFailures"]
                     .as_array()
                     .map_or(usize::MAX, Vec::len);

@@ -24,9 +24,6 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// Content type of any other record.
 pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
 
-/// Most objects written at once within one batch.
-pub const MAX_IN_FLIGHT: usize = 32;
-
 /// Metadata name of the record's sequence number.
 pub const META_SEQUENCE_NUMBER: &str = "sequence-number";
 /// Metadata name of the shard the record came from.
@@ -165,10 +162,12 @@ fn shard_id(event_id: &str) -> Option<&str> {
 }
 
 /// Handles one Kinesis event: writes every record as one object through `sink`, at most
-/// [`MAX_IN_FLIGHT`] at a time, and reports the sequence numbers of the records not written.
+/// `write_concurrency` (at least 1) at a time, and reports the sequence numbers of the records
+/// not written.
 pub async fn handle_event<S>(
     sink: &S,
     keys: &KeyRule,
+    write_concurrency: usize,
     event: Value,
 ) -> Result<KinesisEventResponse, EventError>
 where
@@ -217,7 +216,7 @@ where
         let result = sink.put(&key, body, content_type, &metadata).await;
         (index, sequence_number, key, result)
     });
-    let mut results = futures::stream::iter(writes).buffer_unordered(MAX_IN_FLIGHT);
+    let mut results = futures::stream::iter(writes).buffer_unordered(write_concurrency.max(1));
     let mut written = 0_usize;
     while let Some((index, sequence_number, key, result)) = results.next().await {
         match result {
@@ -337,6 +336,9 @@ mod tests {
         }
     }
 
+    /// The write concurrency of the tests.
+    const IN_FLIGHT: usize = 32;
+
     const SHARD: &str = "shardId-000000000003";
 
     fn record(partition_key: &str, sequence_number: &str, data: &[u8]) -> Value {
@@ -427,7 +429,7 @@ mod tests {
         let sink = FakeSink::default();
         let mut micro = record("k", &seq(1), b"x");
         micro["kinesis"]["approximateArrivalTimestamp"] = json!(1_709_967_904.123_456);
-        let response = handle_event(&sink, &KeyRule::default(), event(vec![micro]))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(vec![micro]))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -447,7 +449,7 @@ mod tests {
             record("a/b", &seq(2), &[0, 159, 146, 150]),
             record("..", &seq(3), b""),
         ];
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -480,9 +482,14 @@ mod tests {
     async fn key_prefix_applies_to_every_object() {
         let sink = FakeSink::default();
         let keys = KeyRule::new("events/").unwrap();
-        handle_event(&sink, &keys, event(vec![record("k", &seq(1), b"x")]))
-            .await
-            .unwrap();
+        handle_event(
+            &sink,
+            &keys,
+            IN_FLIGHT,
+            event(vec![record("k", &seq(1), b"x")]),
+        )
+        .await
+        .unwrap();
         let objects = sink.objects();
         let key = objects.keys().next().unwrap();
         assert_eq!(key, &format!("events/k-2024-03-09-070504-{}.txt", seq(1)));
@@ -497,7 +504,9 @@ mod tests {
         let failing = [2, 5, 9];
         let sink =
             FakeSink::failing(failing.map(|i| format!("pk-{i}-2024-03-09-070504-{}.txt", seq(i))));
-        let response = handle_event(&sink, &keys, event(records)).await.unwrap();
+        let response = handle_event(&sink, &keys, IN_FLIGHT, event(records))
+            .await
+            .unwrap();
         assert_eq!(failures(&response), failing.map(seq));
         assert_eq!(sink.objects().len(), 7);
         assert_eq!(sink.calls.load(Ordering::SeqCst), 10);
@@ -507,7 +516,7 @@ mod tests {
     async fn all_written_means_no_failures() {
         let sink = FakeSink::default();
         let records = (0..5).map(|i| record("k", &seq(i), b"d")).collect();
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(response, KinesisEventResponse::default());
@@ -523,6 +532,7 @@ mod tests {
         let response = handle_event(
             &sink,
             &KeyRule::default(),
+            IN_FLIGHT,
             event(vec![record("k", &seq(1), b"d")]),
         )
         .await
@@ -542,7 +552,7 @@ mod tests {
         let mut bad_time = record("k", &seq(3), b"x");
         bad_time["kinesis"]["approximateArrivalTimestamp"] = json!("yesterday");
         let records = vec![bad_data, bad_seq, record("k", &seq(2), b"ok"), bad_time];
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(failures(&response), [seq(1), "12ab".to_owned(), seq(3)]);
@@ -558,7 +568,7 @@ mod tests {
             .unwrap()
             .remove("sequenceNumber");
         let records = vec![record("k", &seq(1), b"x"), no_seq];
-        let err = handle_event(&sink, &KeyRule::default(), event(records))
+        let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap_err();
         assert!(
@@ -572,7 +582,7 @@ mod tests {
     async fn payload_without_records_is_rejected() {
         let sink = FakeSink::default();
         for payload in [json!({}), json!([]), json!({ "Records": {} })] {
-            let err = handle_event(&sink, &KeyRule::default(), payload)
+            let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, payload)
                 .await
                 .unwrap_err();
             assert_eq!(
@@ -585,7 +595,7 @@ mod tests {
     #[tokio::test]
     async fn empty_batch_writes_nothing() {
         let sink = FakeSink::default();
-        let response = handle_event(&sink, &KeyRule::default(), event(vec![]))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(vec![]))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -596,13 +606,27 @@ mod tests {
     async fn writes_concurrently_but_bounded() {
         let sink = FakeSink::default();
         let records = (0..100).map(|i| record("k", &seq(i), b"d")).collect();
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(sink.objects().len(), 100);
         let max = sink.max_in_flight.load(Ordering::SeqCst);
-        assert!(max > 1 && max <= MAX_IN_FLIGHT, "max in flight: {max}");
+        assert!(max > 1 && max <= IN_FLIGHT, "max in flight: {max}");
+    }
+
+    #[tokio::test]
+    async fn write_concurrency_is_the_bound() {
+        for concurrency in [1, 3, 7] {
+            let sink = FakeSink::default();
+            let records = (0..50).map(|i| record("k", &seq(i), b"d")).collect();
+            let response = handle_event(&sink, &KeyRule::default(), concurrency, event(records))
+                .await
+                .unwrap();
+            assert!(response.batch_item_failures.is_empty());
+            assert_eq!(sink.objects().len(), 50);
+            assert_eq!(sink.max_in_flight.load(Ordering::SeqCst), concurrency);
+        }
     }
 
     #[tokio::test]
@@ -610,10 +634,15 @@ mod tests {
         let records: Vec<Value> = (0..4).map(|i| record("k", &seq(i), b"d")).collect();
         let first = FakeSink::default();
         let second = FakeSink::default();
-        handle_event(&first, &KeyRule::default(), event(records.clone()))
-            .await
-            .unwrap();
-        handle_event(&second, &KeyRule::default(), event(records))
+        handle_event(
+            &first,
+            &KeyRule::default(),
+            IN_FLIGHT,
+            event(records.clone()),
+        )
+        .await
+        .unwrap();
+        handle_event(&second, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(first.objects(), second.objects());
@@ -627,7 +656,9 @@ mod tests {
         let raw_records = payload["Records"].as_array().unwrap().clone();
         let keys = KeyRule::new("raw/").unwrap();
         let sink = FakeSink::default();
-        let response = handle_event(&sink, &keys, payload).await.unwrap();
+        let response = handle_event(&sink, &keys, IN_FLIGHT, payload)
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
 
         let objects = sink.objects();

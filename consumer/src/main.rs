@@ -23,10 +23,10 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let sink = S3Sink::new(S3Sink::client_from_env().await, &settings.bucket);
-    let (sink, keys) = (&sink, &settings.keys);
+    let (sink, keys, concurrency) = (&sink, &settings.keys, settings.write_concurrency);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         sink.expect_owner_of(&event.context.invoked_function_arn);
-        handle_event(sink, keys, event.payload)
+        handle_event(sink, keys, concurrency, event.payload)
             .await
             .map_err(|err| {
                 let message = error_chain(&err);

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use kstream_contract::env;
 use toml::de::DeTable;
 
 use super::rules;
@@ -32,6 +33,7 @@ pub(super) const CONSUMER_KEYS: &[&str] = &[
     "on_failure",
     "log_retention_days",
     "key_prefix",
+    "write_concurrency",
     "zip",
 ];
 
@@ -228,6 +230,12 @@ fn consumer(
         on_failure,
         log_retention_days,
         key_prefix: key_prefix.unwrap_or_default(),
+        write_concurrency: cx.unsigned(
+            table,
+            "write_concurrency",
+            env::WRITE_CONCURRENCY_RANGE,
+            env::DEFAULT_WRITE_CONCURRENCY,
+        ),
         zip,
     }
 }
