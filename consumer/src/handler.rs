@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error_chain;
+use crate::event::{Batch, KinesisRecord, Record};
 use crate::sink::{Metadata, ObjectSink, SinkError};
 
 /// Content type of a record whose data is valid UTF-8 (the empty record included).
@@ -130,6 +131,50 @@ pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<PreparedObject, RecordE
     })
 }
 
+/// Turns one record of a decoded event into its object: a well-formed record directly, any
+/// other through [`prepare`], as before the event was decoded in one pass.
+pub fn prepare_record(record: Record, keys: &KeyRule) -> Result<PreparedObject, RecordError> {
+    let kinesis = match record {
+        Record::Kinesis(kinesis) => kinesis,
+        Record::Other(raw) => return prepare(raw, keys),
+    };
+    let Some(arrival) = arrival_time(&kinesis.arrival) else {
+        return Err(RecordError::ArrivalTime);
+    };
+    if arrival.unix_timestamp() < 0 {
+        // `aws_lambda_events` cannot read a time before 1970 (see `prepare`): the general
+        // path reports it as it always did.
+        return prepare(kinesis.into_value(), keys);
+    }
+    let KinesisRecord {
+        event_id,
+        partition_key,
+        sequence_number,
+        data,
+        ..
+    } = kinesis;
+    let key = keys
+        .object_key(&partition_key, arrival, &sequence_number)
+        .map_err(RecordError::Key)?;
+    let arrival_time = arrival
+        .format(&Rfc3339)
+        .map_err(|_| RecordError::ArrivalTime)?;
+
+    let mut metadata = Metadata::new();
+    metadata.insert(META_SEQUENCE_NUMBER.to_owned(), sequence_number.clone());
+    if let Some(shard_id) = event_id.as_deref().and_then(shard_id) {
+        metadata.insert(META_SHARD_ID.to_owned(), shard_id.to_owned());
+    }
+    metadata.insert(META_ARRIVAL_TIME.to_owned(), arrival_time);
+    Ok(PreparedObject {
+        sequence_number,
+        key,
+        content_type: content_type(&data),
+        body: data,
+        metadata,
+    })
+}
+
 /// An arrival timestamp (seconds since the epoch, a JSON number or numeric string) at
 /// Kinesis's millisecond precision.
 fn arrival_time(value: &Value) -> Option<OffsetDateTime> {
@@ -168,33 +213,30 @@ pub async fn handle_event<S>(
     sink: &S,
     keys: &KeyRule,
     write_concurrency: usize,
-    event: Value,
+    event: Batch,
 ) -> Result<KinesisEventResponse, EventError>
 where
     S: ObjectSink + Sync,
 {
     let started = Instant::now();
-    let records = match event {
-        Value::Object(mut event) => match event.remove("Records") {
-            Some(Value::Array(records)) => records,
-            _ => return Err(EventError::NotKinesis),
-        },
-        _ => return Err(EventError::NotKinesis),
-    };
+    let records = event.records.ok_or(EventError::NotKinesis)?;
     let batch_size = records.len();
 
     // Decode and key the whole batch before writing anything, so that an unidentifiable
     // record fails the invocation without having written part of the batch.
     let mut ready = Vec::with_capacity(batch_size);
     let mut failed = Vec::new();
-    for (index, raw) in records.into_iter().enumerate() {
-        let sequence_number = raw
-            .pointer("/kinesis/sequenceNumber")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or(EventError::Unidentifiable { index })?;
-        match prepare(raw, keys) {
+    for (index, record) in records.into_iter().enumerate() {
+        let sequence_number = match &record {
+            Record::Kinesis(kinesis) => Some(kinesis.sequence_number.clone()),
+            Record::Other(raw) => raw
+                .pointer("/kinesis/sequenceNumber")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+        .filter(|s| !s.is_empty())
+        .ok_or(EventError::Unidentifiable { index })?;
+        match prepare_record(record, keys) {
             Ok(object) => ready.push((index, object)),
             Err(err) => failed.push(Failure {
                 index,
@@ -273,6 +315,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::event::Record;
 
     /// An object the fake sink received.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,8 +403,13 @@ mod tests {
         })
     }
 
-    fn event(records: Vec<Value>) -> Value {
-        json!({ "Records": records })
+    fn event(records: Vec<Value>) -> Batch {
+        batch(&json!({ "Records": records }))
+    }
+
+    /// The payload decoded as the runtime does: from its JSON text.
+    fn batch(payload: &Value) -> Batch {
+        serde_json::from_slice(&serde_json::to_vec(payload).unwrap()).unwrap()
     }
 
     fn seq(i: usize) -> String {
@@ -582,7 +630,7 @@ mod tests {
     async fn payload_without_records_is_rejected() {
         let sink = FakeSink::default();
         for payload in [json!({}), json!([]), json!({ "Records": {} })] {
-            let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, payload)
+            let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, batch(&payload))
                 .await
                 .unwrap_err();
             assert_eq!(
@@ -613,6 +661,124 @@ mod tests {
         assert_eq!(sink.objects().len(), 100);
         let max = sink.max_in_flight.load(Ordering::SeqCst);
         assert!(max > 1 && max <= IN_FLIGHT, "max in flight: {max}");
+    }
+
+    /// Every record variant gives the same object, or the same error, whether it is decoded in
+    /// one pass ([`prepare_record`]) or from its JSON tree ([`prepare`], the general path).
+    #[test]
+    fn one_pass_decoding_matches_the_general_path() {
+        let base = record("key-1", &seq(1), b"hello");
+        let mut variants = vec![base.clone()];
+        let edits: Vec<(&str, Value)> = vec![
+            ("/kinesis/data", json!("!!not base64")),
+            ("/kinesis/data", json!("aGVsbG8")),
+            ("/kinesis/data", json!(12)),
+            ("/kinesis/data", Value::Null),
+            ("/kinesis/data", json!(["aGVsbG8="])),
+            ("/kinesis/data", json!("")),
+            ("/kinesis/partitionKey", Value::Null),
+            ("/kinesis/partitionKey", json!(7)),
+            ("/kinesis/partitionKey", json!("")),
+            ("/kinesis/partitionKey", json!("a/b c\u{1f980}")),
+            (
+                "/kinesis/approximateArrivalTimestamp",
+                json!("1709967904.5"),
+            ),
+            ("/kinesis/approximateArrivalTimestamp", json!(" 12 ")),
+            ("/kinesis/approximateArrivalTimestamp", json!("soon")),
+            ("/kinesis/approximateArrivalTimestamp", Value::Null),
+            ("/kinesis/approximateArrivalTimestamp", json!({"s": 1})),
+            ("/kinesis/approximateArrivalTimestamp", json!(1e300)),
+            ("/kinesis/approximateArrivalTimestamp", json!(-5)),
+            ("/kinesis/approximateArrivalTimestamp", json!(-0.4)),
+            ("/kinesis/approximateArrivalTimestamp", json!("-1.5")),
+            ("/kinesis/approximateArrivalTimestamp", json!(0)),
+            ("/kinesis/approximateArrivalTimestamp", json!("1e3")),
+            (
+                "/kinesis/approximateArrivalTimestamp",
+                json!(1_709_967_904_u64),
+            ),
+            ("/kinesis/encryptionType", json!("KMS")),
+            ("/kinesis/encryptionType", json!("NONE")),
+            ("/kinesis/encryptionType", json!("kms")),
+            ("/kinesis/encryptionType", json!(1)),
+            ("/kinesis/kinesisSchemaVersion", json!(1)),
+            ("/kinesis/kinesisSchemaVersion", Value::Null),
+            ("/kinesis/extra", json!({"deep": [1, 2]})),
+            ("/eventID", Value::Null),
+            ("/eventID", json!(5)),
+            ("/eventID", json!("no-colon")),
+            ("/eventID", json!("shard\nid:1")),
+            ("/awsRegion", json!(1)),
+            ("/awsRegion", Value::Null),
+            ("/eventSourceARN", json!({"arn": "x"})),
+            ("/invokeIdentityArn", json!(false)),
+            ("/eventVersion", json!([])),
+            ("/somethingElse", json!(1)),
+        ];
+        for (pointer, value) in edits {
+            let mut variant = base.clone();
+            let (parent, field) = pointer.rsplit_once('/').unwrap();
+            let object = if parent.is_empty() {
+                variant.as_object_mut().unwrap()
+            } else {
+                variant
+                    .pointer_mut(parent)
+                    .unwrap()
+                    .as_object_mut()
+                    .unwrap()
+            };
+            object.insert(field.to_owned(), value);
+            variants.push(variant);
+        }
+        for field in ["data", "partitionKey", "approximateArrivalTimestamp"] {
+            let mut variant = base.clone();
+            variant["kinesis"].as_object_mut().unwrap().remove(field);
+            variants.push(variant);
+        }
+        for field in ["eventID", "awsRegion"] {
+            let mut variant = base.clone();
+            variant.as_object_mut().unwrap().remove(field);
+            variants.push(variant);
+        }
+        let keys = KeyRule::new("p/").unwrap();
+        let mut fast = 0;
+        for raw in variants {
+            let decoded: Record = serde_json::from_value(raw.clone()).unwrap();
+            fast += usize::from(matches!(decoded, Record::Kinesis(_)));
+            let got = prepare_record(decoded, &keys).map_err(|e| error_chain(&e));
+            let want = prepare(raw.clone(), &keys).map_err(|e| error_chain(&e));
+            assert_eq!(got, want, "{raw}");
+        }
+        assert!(fast > 10, "most variants take the one-pass path: {fast}");
+    }
+
+    #[tokio::test]
+    async fn unidentifiable_and_odd_records_as_before() {
+        let sink = FakeSink::default();
+        let mut no_sequence = record("k", &seq(2), b"x");
+        no_sequence["kinesis"]["sequenceNumber"] = json!("");
+        let records = vec![
+            record("k", &seq(1), b"x"),
+            json!("not a record"),
+            no_sequence,
+        ];
+        let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record 1 of the batch has no sequence number to report it by"
+        );
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 0);
+        let mut bad_data = record("k", &seq(3), b"x");
+        bad_data["kinesis"]["data"] = json!("%%%");
+        let records = vec![record("k", &seq(1), b"x"), bad_data];
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), vec![seq(3)]);
+        assert_eq!(sink.objects().len(), 1);
     }
 
     #[tokio::test]
@@ -656,7 +822,7 @@ mod tests {
         let raw_records = payload["Records"].as_array().unwrap().clone();
         let keys = KeyRule::new("raw/").unwrap();
         let sink = FakeSink::default();
-        let response = handle_event(&sink, &keys, IN_FLIGHT, payload)
+        let response = handle_event(&sink, &keys, IN_FLIGHT, batch(&payload))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());

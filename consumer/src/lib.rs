@@ -1,5 +1,6 @@
 //! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object.
 //!
+//! - [`event`]: the Kinesis event decoded in one pass ([`Batch`]);
 //! - [`handler`]: one batch in, objects written concurrently, per-record failures out.
 //! - [`sink`]: the [`ObjectSink`] trait and its S3 adapter (the only AWS code).
 //!
@@ -8,9 +9,11 @@
 //!
 //! `main.rs` only reads [`Settings`], builds the S3 client and runs the Lambda runtime.
 
+pub mod event;
 pub mod handler;
 pub mod sink;
 
+pub use event::Batch;
 pub use handler::{EventError, handle_event};
 pub use kstream_contract::KeyRule;
 pub use sink::{ObjectSink, S3Sink, SinkError};
