@@ -255,6 +255,9 @@ pub struct ConsumerConfig {
     pub log_retention_days: u32,
     /// Prefix of every object key, e.g. `events/` (may be empty).
     pub key_prefix: String,
+    /// Most objects the consumer writes at once: 1-256 (default 32), passed to the function
+    /// as `KSTREAM_WRITE_CONCURRENCY`.
+    pub write_concurrency: u32,
     /// A prebuilt `bootstrap` zip; `None` means kstream builds the workspace's consumer.
     pub zip: Option<PathBuf>,
 }

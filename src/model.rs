@@ -137,6 +137,10 @@ impl Desired {
                 env::KEY_PREFIX.to_string(),
                 self.consumer.key_prefix.clone(),
             ),
+            (
+                env::WRITE_CONCURRENCY.to_string(),
+                self.consumer.write_concurrency.to_string(),
+            ),
         ])
     }
 

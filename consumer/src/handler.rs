@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error_chain;
+use crate::event::{Batch, KinesisRecord, Record};
 use crate::sink::{Metadata, ObjectSink, SinkError};
 
 /// Content type of a record whose data is valid UTF-8 (the empty record included).
@@ -23,9 +24,6 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 
 /// Content type of any other record.
 pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
-
-/// Most objects written at once within one batch.
-pub const MAX_IN_FLIGHT: usize = 32;
 
 /// Metadata name of the record's sequence number.
 pub const META_SEQUENCE_NUMBER: &str = "sequence-number";
@@ -133,6 +131,50 @@ pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<PreparedObject, RecordE
     })
 }
 
+/// Turns one record of a decoded event into its object: a well-formed record directly, any
+/// other through [`prepare`], as before the event was decoded in one pass.
+pub fn prepare_record(record: Record, keys: &KeyRule) -> Result<PreparedObject, RecordError> {
+    let kinesis = match record {
+        Record::Kinesis(kinesis) => kinesis,
+        Record::Other(raw) => return prepare(raw, keys),
+    };
+    let Some(arrival) = arrival_time(&kinesis.arrival) else {
+        return Err(RecordError::ArrivalTime);
+    };
+    if arrival.unix_timestamp() < 0 {
+        // `aws_lambda_events` cannot read a time before 1970 (see `prepare`): the general
+        // path reports it as it always did.
+        return prepare(kinesis.into_value(), keys);
+    }
+    let KinesisRecord {
+        event_id,
+        partition_key,
+        sequence_number,
+        data,
+        ..
+    } = kinesis;
+    let key = keys
+        .object_key(&partition_key, arrival, &sequence_number)
+        .map_err(RecordError::Key)?;
+    let arrival_time = arrival
+        .format(&Rfc3339)
+        .map_err(|_| RecordError::ArrivalTime)?;
+
+    let mut metadata = Metadata::new();
+    metadata.insert(META_SEQUENCE_NUMBER.to_owned(), sequence_number.clone());
+    if let Some(shard_id) = event_id.as_deref().and_then(shard_id) {
+        metadata.insert(META_SHARD_ID.to_owned(), shard_id.to_owned());
+    }
+    metadata.insert(META_ARRIVAL_TIME.to_owned(), arrival_time);
+    Ok(PreparedObject {
+        sequence_number,
+        key,
+        content_type: content_type(&data),
+        body: data,
+        metadata,
+    })
+}
+
 /// An arrival timestamp (seconds since the epoch, a JSON number or numeric string) at
 /// Kinesis's millisecond precision.
 fn arrival_time(value: &Value) -> Option<OffsetDateTime> {
@@ -165,37 +207,36 @@ fn shard_id(event_id: &str) -> Option<&str> {
 }
 
 /// Handles one Kinesis event: writes every record as one object through `sink`, at most
-/// [`MAX_IN_FLIGHT`] at a time, and reports the sequence numbers of the records not written.
+/// `write_concurrency` (at least 1) at a time, and reports the sequence numbers of the records
+/// not written.
 pub async fn handle_event<S>(
     sink: &S,
     keys: &KeyRule,
-    event: Value,
+    write_concurrency: usize,
+    event: Batch,
 ) -> Result<KinesisEventResponse, EventError>
 where
     S: ObjectSink + Sync,
 {
     let started = Instant::now();
-    let records = match event {
-        Value::Object(mut event) => match event.remove("Records") {
-            Some(Value::Array(records)) => records,
-            _ => return Err(EventError::NotKinesis),
-        },
-        _ => return Err(EventError::NotKinesis),
-    };
+    let records = event.records.ok_or(EventError::NotKinesis)?;
     let batch_size = records.len();
 
     // Decode and key the whole batch before writing anything, so that an unidentifiable
     // record fails the invocation without having written part of the batch.
     let mut ready = Vec::with_capacity(batch_size);
     let mut failed = Vec::new();
-    for (index, raw) in records.into_iter().enumerate() {
-        let sequence_number = raw
-            .pointer("/kinesis/sequenceNumber")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or(EventError::Unidentifiable { index })?;
-        match prepare(raw, keys) {
+    for (index, record) in records.into_iter().enumerate() {
+        let sequence_number = match &record {
+            Record::Kinesis(kinesis) => Some(kinesis.sequence_number.clone()),
+            Record::Other(raw) => raw
+                .pointer("/kinesis/sequenceNumber")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+        .filter(|s| !s.is_empty())
+        .ok_or(EventError::Unidentifiable { index })?;
+        match prepare_record(record, keys) {
             Ok(object) => ready.push((index, object)),
             Err(err) => failed.push(Failure {
                 index,
@@ -217,7 +258,7 @@ where
         let result = sink.put(&key, body, content_type, &metadata).await;
         (index, sequence_number, key, result)
     });
-    let mut results = futures::stream::iter(writes).buffer_unordered(MAX_IN_FLIGHT);
+    let mut results = futures::stream::iter(writes).buffer_unordered(write_concurrency.max(1));
     let mut written = 0_usize;
     while let Some((index, sequence_number, key, result)) = results.next().await {
         match result {
@@ -274,6 +315,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::event::Record;
 
     /// An object the fake sink received.
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +379,9 @@ mod tests {
         }
     }
 
+    /// The write concurrency of the tests.
+    const IN_FLIGHT: usize = 32;
+
     const SHARD: &str = "shardId-000000000003";
 
     fn record(partition_key: &str, sequence_number: &str, data: &[u8]) -> Value {
@@ -358,8 +403,13 @@ mod tests {
         })
     }
 
-    fn event(records: Vec<Value>) -> Value {
-        json!({ "Records": records })
+    fn event(records: Vec<Value>) -> Batch {
+        batch(&json!({ "Records": records }))
+    }
+
+    /// The payload decoded as the runtime does: from its JSON text.
+    fn batch(payload: &Value) -> Batch {
+        serde_json::from_slice(&serde_json::to_vec(payload).unwrap()).unwrap()
     }
 
     fn seq(i: usize) -> String {
@@ -427,7 +477,7 @@ mod tests {
         let sink = FakeSink::default();
         let mut micro = record("k", &seq(1), b"x");
         micro["kinesis"]["approximateArrivalTimestamp"] = json!(1_709_967_904.123_456);
-        let response = handle_event(&sink, &KeyRule::default(), event(vec![micro]))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(vec![micro]))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -447,7 +497,7 @@ mod tests {
             record("a/b", &seq(2), &[0, 159, 146, 150]),
             record("..", &seq(3), b""),
         ];
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -480,9 +530,14 @@ mod tests {
     async fn key_prefix_applies_to_every_object() {
         let sink = FakeSink::default();
         let keys = KeyRule::new("events/").unwrap();
-        handle_event(&sink, &keys, event(vec![record("k", &seq(1), b"x")]))
-            .await
-            .unwrap();
+        handle_event(
+            &sink,
+            &keys,
+            IN_FLIGHT,
+            event(vec![record("k", &seq(1), b"x")]),
+        )
+        .await
+        .unwrap();
         let objects = sink.objects();
         let key = objects.keys().next().unwrap();
         assert_eq!(key, &format!("events/k-2024-03-09-070504-{}.txt", seq(1)));
@@ -497,7 +552,9 @@ mod tests {
         let failing = [2, 5, 9];
         let sink =
             FakeSink::failing(failing.map(|i| format!("pk-{i}-2024-03-09-070504-{}.txt", seq(i))));
-        let response = handle_event(&sink, &keys, event(records)).await.unwrap();
+        let response = handle_event(&sink, &keys, IN_FLIGHT, event(records))
+            .await
+            .unwrap();
         assert_eq!(failures(&response), failing.map(seq));
         assert_eq!(sink.objects().len(), 7);
         assert_eq!(sink.calls.load(Ordering::SeqCst), 10);
@@ -507,7 +564,7 @@ mod tests {
     async fn all_written_means_no_failures() {
         let sink = FakeSink::default();
         let records = (0..5).map(|i| record("k", &seq(i), b"d")).collect();
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(response, KinesisEventResponse::default());
@@ -523,6 +580,7 @@ mod tests {
         let response = handle_event(
             &sink,
             &KeyRule::default(),
+            IN_FLIGHT,
             event(vec![record("k", &seq(1), b"d")]),
         )
         .await
@@ -542,7 +600,7 @@ mod tests {
         let mut bad_time = record("k", &seq(3), b"x");
         bad_time["kinesis"]["approximateArrivalTimestamp"] = json!("yesterday");
         let records = vec![bad_data, bad_seq, record("k", &seq(2), b"ok"), bad_time];
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(failures(&response), [seq(1), "12ab".to_owned(), seq(3)]);
@@ -558,7 +616,7 @@ mod tests {
             .unwrap()
             .remove("sequenceNumber");
         let records = vec![record("k", &seq(1), b"x"), no_seq];
-        let err = handle_event(&sink, &KeyRule::default(), event(records))
+        let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap_err();
         assert!(
@@ -572,7 +630,7 @@ mod tests {
     async fn payload_without_records_is_rejected() {
         let sink = FakeSink::default();
         for payload in [json!({}), json!([]), json!({ "Records": {} })] {
-            let err = handle_event(&sink, &KeyRule::default(), payload)
+            let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, batch(&payload))
                 .await
                 .unwrap_err();
             assert_eq!(
@@ -585,7 +643,7 @@ mod tests {
     #[tokio::test]
     async fn empty_batch_writes_nothing() {
         let sink = FakeSink::default();
-        let response = handle_event(&sink, &KeyRule::default(), event(vec![]))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(vec![]))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
@@ -596,13 +654,145 @@ mod tests {
     async fn writes_concurrently_but_bounded() {
         let sink = FakeSink::default();
         let records = (0..100).map(|i| record("k", &seq(i), b"d")).collect();
-        let response = handle_event(&sink, &KeyRule::default(), event(records))
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(sink.objects().len(), 100);
         let max = sink.max_in_flight.load(Ordering::SeqCst);
-        assert!(max > 1 && max <= MAX_IN_FLIGHT, "max in flight: {max}");
+        assert!(max > 1 && max <= IN_FLIGHT, "max in flight: {max}");
+    }
+
+    /// Every record variant gives the same object, or the same error, whether it is decoded in
+    /// one pass ([`prepare_record`]) or from its JSON tree ([`prepare`], the general path).
+    #[test]
+    fn one_pass_decoding_matches_the_general_path() {
+        let base = record("key-1", &seq(1), b"hello");
+        let mut variants = vec![base.clone()];
+        let edits: Vec<(&str, Value)> = vec![
+            ("/kinesis/data", json!("!!not base64")),
+            ("/kinesis/data", json!("aGVsbG8")),
+            ("/kinesis/data", json!(12)),
+            ("/kinesis/data", Value::Null),
+            ("/kinesis/data", json!(["aGVsbG8="])),
+            ("/kinesis/data", json!("")),
+            ("/kinesis/partitionKey", Value::Null),
+            ("/kinesis/partitionKey", json!(7)),
+            ("/kinesis/partitionKey", json!("")),
+            ("/kinesis/partitionKey", json!("a/b c\u{1f980}")),
+            (
+                "/kinesis/approximateArrivalTimestamp",
+                json!("1709967904.5"),
+            ),
+            ("/kinesis/approximateArrivalTimestamp", json!(" 12 ")),
+            ("/kinesis/approximateArrivalTimestamp", json!("soon")),
+            ("/kinesis/approximateArrivalTimestamp", Value::Null),
+            ("/kinesis/approximateArrivalTimestamp", json!({"s": 1})),
+            ("/kinesis/approximateArrivalTimestamp", json!(1e300)),
+            ("/kinesis/approximateArrivalTimestamp", json!(-5)),
+            ("/kinesis/approximateArrivalTimestamp", json!(-0.4)),
+            ("/kinesis/approximateArrivalTimestamp", json!("-1.5")),
+            ("/kinesis/approximateArrivalTimestamp", json!(0)),
+            ("/kinesis/approximateArrivalTimestamp", json!("1e3")),
+            (
+                "/kinesis/approximateArrivalTimestamp",
+                json!(1_709_967_904_u64),
+            ),
+            ("/kinesis/encryptionType", json!("KMS")),
+            ("/kinesis/encryptionType", json!("NONE")),
+            ("/kinesis/encryptionType", json!("kms")),
+            ("/kinesis/encryptionType", json!(1)),
+            ("/kinesis/kinesisSchemaVersion", json!(1)),
+            ("/kinesis/kinesisSchemaVersion", Value::Null),
+            ("/kinesis/extra", json!({"deep": [1, 2]})),
+            ("/eventID", Value::Null),
+            ("/eventID", json!(5)),
+            ("/eventID", json!("no-colon")),
+            ("/eventID", json!("shard\nid:1")),
+            ("/awsRegion", json!(1)),
+            ("/awsRegion", Value::Null),
+            ("/eventSourceARN", json!({"arn": "x"})),
+            ("/invokeIdentityArn", json!(false)),
+            ("/eventVersion", json!([])),
+            ("/somethingElse", json!(1)),
+        ];
+        for (pointer, value) in edits {
+            let mut variant = base.clone();
+            let (parent, field) = pointer.rsplit_once('/').unwrap();
+            let object = if parent.is_empty() {
+                variant.as_object_mut().unwrap()
+            } else {
+                variant
+                    .pointer_mut(parent)
+                    .unwrap()
+                    .as_object_mut()
+                    .unwrap()
+            };
+            object.insert(field.to_owned(), value);
+            variants.push(variant);
+        }
+        for field in ["data", "partitionKey", "approximateArrivalTimestamp"] {
+            let mut variant = base.clone();
+            variant["kinesis"].as_object_mut().unwrap().remove(field);
+            variants.push(variant);
+        }
+        for field in ["eventID", "awsRegion"] {
+            let mut variant = base.clone();
+            variant.as_object_mut().unwrap().remove(field);
+            variants.push(variant);
+        }
+        let keys = KeyRule::new("p/").unwrap();
+        let mut fast = 0;
+        for raw in variants {
+            let decoded: Record = serde_json::from_value(raw.clone()).unwrap();
+            fast += usize::from(matches!(decoded, Record::Kinesis(_)));
+            let got = prepare_record(decoded, &keys).map_err(|e| error_chain(&e));
+            let want = prepare(raw.clone(), &keys).map_err(|e| error_chain(&e));
+            assert_eq!(got, want, "{raw}");
+        }
+        assert!(fast > 10, "most variants take the one-pass path: {fast}");
+    }
+
+    #[tokio::test]
+    async fn unidentifiable_and_odd_records_as_before() {
+        let sink = FakeSink::default();
+        let mut no_sequence = record("k", &seq(2), b"x");
+        no_sequence["kinesis"]["sequenceNumber"] = json!("");
+        let records = vec![
+            record("k", &seq(1), b"x"),
+            json!("not a record"),
+            no_sequence,
+        ];
+        let err = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record 1 of the batch has no sequence number to report it by"
+        );
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 0);
+        let mut bad_data = record("k", &seq(3), b"x");
+        bad_data["kinesis"]["data"] = json!("%%%");
+        let records = vec![record("k", &seq(1), b"x"), bad_data];
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), vec![seq(3)]);
+        assert_eq!(sink.objects().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn write_concurrency_is_the_bound() {
+        for concurrency in [1, 3, 7] {
+            let sink = FakeSink::default();
+            let records = (0..50).map(|i| record("k", &seq(i), b"d")).collect();
+            let response = handle_event(&sink, &KeyRule::default(), concurrency, event(records))
+                .await
+                .unwrap();
+            assert!(response.batch_item_failures.is_empty());
+            assert_eq!(sink.objects().len(), 50);
+            assert_eq!(sink.max_in_flight.load(Ordering::SeqCst), concurrency);
+        }
     }
 
     #[tokio::test]
@@ -610,10 +800,15 @@ mod tests {
         let records: Vec<Value> = (0..4).map(|i| record("k", &seq(i), b"d")).collect();
         let first = FakeSink::default();
         let second = FakeSink::default();
-        handle_event(&first, &KeyRule::default(), event(records.clone()))
-            .await
-            .unwrap();
-        handle_event(&second, &KeyRule::default(), event(records))
+        handle_event(
+            &first,
+            &KeyRule::default(),
+            IN_FLIGHT,
+            event(records.clone()),
+        )
+        .await
+        .unwrap();
+        handle_event(&second, &KeyRule::default(), IN_FLIGHT, event(records))
             .await
             .unwrap();
         assert_eq!(first.objects(), second.objects());
@@ -627,7 +822,9 @@ mod tests {
         let raw_records = payload["Records"].as_array().unwrap().clone();
         let keys = KeyRule::new("raw/").unwrap();
         let sink = FakeSink::default();
-        let response = handle_event(&sink, &keys, payload).await.unwrap();
+        let response = handle_event(&sink, &keys, IN_FLIGHT, batch(&payload))
+            .await
+            .unwrap();
         assert!(response.batch_item_failures.is_empty());
 
         let objects = sink.objects();

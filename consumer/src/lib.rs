@@ -1,5 +1,6 @@
 //! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object.
 //!
+//! - [`event`]: the Kinesis event decoded in one pass ([`Batch`]);
 //! - [`handler`]: one batch in, objects written concurrently, per-record failures out.
 //! - [`sink`]: the [`ObjectSink`] trait and its S3 adapter (the only AWS code).
 //!
@@ -8,9 +9,11 @@
 //!
 //! `main.rs` only reads [`Settings`], builds the S3 client and runs the Lambda runtime.
 
+pub mod event;
 pub mod handler;
 pub mod sink;
 
+pub use event::Batch;
 pub use handler::{EventError, handle_event};
 pub use kstream_contract::KeyRule;
 pub use sink::{ObjectSink, S3Sink, SinkError};
@@ -26,6 +29,8 @@ pub struct Settings {
     pub bucket: String,
     /// Key rule with the deployment's prefix.
     pub keys: KeyRule,
+    /// Most objects written at once within one batch (`KSTREAM_WRITE_CONCURRENCY`).
+    pub write_concurrency: usize,
 }
 
 /// The environment does not describe a usable configuration.
@@ -40,6 +45,17 @@ pub enum SettingsError {
     /// `KSTREAM_KEY_PREFIX` is too long.
     #[error("invalid `{}`", env::KEY_PREFIX)]
     KeyPrefix(#[source] PrefixTooLong),
+    /// `KSTREAM_WRITE_CONCURRENCY` is not a number in range.
+    #[error(
+        "`{}` must be an integer from {} to {}, got `{value}`: deploy the function with `kstream apply`, which sets it from `consumer.write_concurrency`",
+        env::WRITE_CONCURRENCY,
+        env::WRITE_CONCURRENCY_RANGE.start(),
+        env::WRITE_CONCURRENCY_RANGE.end()
+    )]
+    WriteConcurrency {
+        /// The value found.
+        value: String,
+    },
 }
 
 impl Settings {
@@ -55,7 +71,19 @@ impl Settings {
             .ok_or(SettingsError::MissingBucket)?;
         let prefix = lookup(env::KEY_PREFIX).unwrap_or_default();
         let keys = KeyRule::new(prefix).map_err(SettingsError::KeyPrefix)?;
-        Ok(Self { bucket, keys })
+        let write_concurrency = match lookup(env::WRITE_CONCURRENCY) {
+            None => env::DEFAULT_WRITE_CONCURRENCY,
+            Some(value) => value
+                .parse()
+                .ok()
+                .filter(|n| env::WRITE_CONCURRENCY_RANGE.contains(n))
+                .ok_or(SettingsError::WriteConcurrency { value })?,
+        };
+        Ok(Self {
+            bucket,
+            keys,
+            write_concurrency: write_concurrency as usize,
+        })
     }
 }
 
@@ -103,6 +131,25 @@ mod tests {
         assert_eq!(got.keys.prefix(), "");
         let got = settings(&[(env::BUCKET, "b"), (env::KEY_PREFIX, "events/")]).unwrap();
         assert_eq!(got.keys.prefix(), "events/");
+    }
+
+    #[test]
+    fn write_concurrency_defaults_and_is_range_checked() {
+        let got = settings(&[(env::BUCKET, "b")]).unwrap();
+        assert_eq!(got.write_concurrency, 32);
+        for (value, want) in [("1", 1), ("256", 256), ("8", 8)] {
+            let got = settings(&[(env::BUCKET, "b"), (env::WRITE_CONCURRENCY, value)]).unwrap();
+            assert_eq!(got.write_concurrency, want);
+        }
+        for value in ["0", "257", "", "-1", "eight", " 8"] {
+            let err = settings(&[(env::BUCKET, "b"), (env::WRITE_CONCURRENCY, value)]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "`KSTREAM_WRITE_CONCURRENCY` must be an integer from 1 to 256, got `{value}`: deploy the function with `kstream apply`, which sets it from `consumer.write_concurrency`"
+                )
+            );
+        }
     }
 
     #[test]

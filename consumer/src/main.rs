@@ -3,9 +3,8 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use consumer::{S3Sink, Settings, error_chain, handle_event};
+use consumer::{Batch, S3Sink, Settings, error_chain, handle_event};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -23,10 +22,10 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let sink = S3Sink::new(S3Sink::client_from_env().await, &settings.bucket);
-    let (sink, keys) = (&sink, &settings.keys);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    let (sink, keys, concurrency) = (&sink, &settings.keys, settings.write_concurrency);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch>| async move {
         sink.expect_owner_of(&event.context.invoked_function_arn);
-        handle_event(sink, keys, event.payload)
+        handle_event(sink, keys, concurrency, event.payload)
             .await
             .map_err(|err| {
                 let message = error_chain(&err);

@@ -307,6 +307,7 @@ fn defaults_apply_when_consumer_is_absent() {
                 on_failure: OnFailure::Queue,
                 log_retention_days: 14,
                 key_prefix: String::new(),
+                write_concurrency: 32,
                 zip: None,
             },
             tags: Default::default(),
@@ -356,6 +357,7 @@ fn every_key_can_be_set() {
                 ),
                 log_retention_days: 30,
                 key_prefix: "events/".to_owned(),
+                write_concurrency: 64,
                 zip: Some(fixture("build/bootstrap.zip")),
             },
             tags: std::collections::BTreeMap::from([
@@ -443,6 +445,7 @@ const INTEGER_RANGES: &[(&str, &str, i64, i64)] = &[
     ("consumer", "timeout_s", 1, 900),
     ("consumer", "batch_size", 1, 10000),
     ("consumer", "maximum_retry_attempts", -1, 10000),
+    ("consumer", "write_concurrency", 1, 256),
 ];
 
 /// A valid config with `table.key = value` (value as TOML text).
@@ -471,6 +474,7 @@ fn integer_of(config: &Config, key: &str) -> i64 {
         "timeout_s" => config.consumer.timeout_s.into(),
         "batch_size" => config.consumer.batch_size.into(),
         "maximum_retry_attempts" => config.consumer.maximum_retry_attempts.into(),
+        "write_concurrency" => config.consumer.write_concurrency.into(),
         _ => unreachable!("{key}"),
     }
 }
@@ -797,7 +801,7 @@ fn unknown_keys_and_tables() {
     );
     assert_eq!(
         err(&with("[consumer]\nname = \"fn\"\n")),
-        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `parallelization_factor`, `maximum_batching_window_s`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `maximum_record_age_s`, `on_failure`, `log_retention_days`, `key_prefix` and `zip`"
+        "invalid config `deploy.toml` at line 9, column 1: unknown key `consumer.name`\n  help: allowed keys in `[consumer]` are `function_name`, `role_name`, `memory_mb`, `timeout_s`, `architecture`, `batch_size`, `parallelization_factor`, `maximum_batching_window_s`, `starting_position`, `maximum_retry_attempts`, `bisect_batch_on_function_error`, `maximum_record_age_s`, `on_failure`, `log_retention_days`, `key_prefix`, `write_concurrency` and `zip`"
     );
     assert_eq!(
         err(&with("[stream.settings]\nmode = \"PROVISIONED\"\n")),

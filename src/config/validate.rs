@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kstream_contract::env;
 use toml::de::{DeTable, DeValue};
 
 use super::rules;
@@ -42,6 +43,7 @@ pub(super) const CONSUMER_KEYS: &[&str] = &[
     "on_failure",
     "log_retention_days",
     "key_prefix",
+    "write_concurrency",
     "zip",
 ];
 
@@ -387,6 +389,12 @@ fn consumer(
         on_failure,
         log_retention_days,
         key_prefix: key_prefix.unwrap_or_default(),
+        write_concurrency: cx.unsigned(
+            table,
+            "write_concurrency",
+            env::WRITE_CONCURRENCY_RANGE,
+            env::DEFAULT_WRITE_CONCURRENCY,
+        ),
         zip,
     }
 }

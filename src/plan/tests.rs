@@ -204,8 +204,34 @@ fn environment_update_names_every_consumer_variable() {
     );
     assert_eq!(
         Update::Environment.describe(),
-        "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX"
+        "environment: → KSTREAM_BUCKET, KSTREAM_KEY_PREFIX, KSTREAM_WRITE_CONCURRENCY"
     );
+    assert_eq!(env[kstream_contract::env::WRITE_CONCURRENCY], "32");
+}
+
+#[test]
+fn write_concurrency_is_planned_as_an_environment_update() {
+    let d = desired();
+    // A function deployed before the variable existed, and one set to another value by hand.
+    let mut missing = converged(&d);
+    let function = missing.function.as_mut().unwrap();
+    function
+        .env
+        .remove(kstream_contract::env::WRITE_CONCURRENCY);
+    let mut drifted = converged(&d);
+    let function = drifted.function.as_mut().unwrap();
+    function.env.insert(
+        kstream_contract::env::WRITE_CONCURRENCY.to_owned(),
+        "8".to_owned(),
+    );
+    for observed in [missing, drifted] {
+        let plan = Plan::apply(&d, &observed, ApplyOptions::default());
+        assert_eq!(plan.counts(), (0, 1, 0));
+        match &plan.change(Resource::Function).unwrap().action {
+            Action::Update { updates } => assert_eq!(updates, &vec![Update::Environment]),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
