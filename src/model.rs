@@ -577,6 +577,10 @@ pub struct ObservedMapping {
     pub settings: MappingSettings,
     /// Where it started reading (immutable after creation).
     pub starting_position: Option<StartingPosition>,
+    /// How its last poll went (`OK`, `PROBLEM: …`, `No records processed`), if reported.
+    pub last_processing_result: Option<String>,
+    /// Why it is in its state (`User action`, or what disabled it), if reported.
+    pub state_reason: Option<String>,
 }
 
 /// The failure queue as observed.

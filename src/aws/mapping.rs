@@ -40,7 +40,14 @@ fn to_observed(m: &EventSourceMappingConfiguration) -> ObservedMapping {
         starting_position: m
             .starting_position()
             .and_then(|p| StartingPosition::from_aws(p.as_str())),
+        last_processing_result: reported(m.last_processing_result()),
+        state_reason: reported(m.state_transition_reason()),
     }
+}
+
+/// A reported text, unless empty.
+fn reported(text: Option<&str>) -> Option<String> {
+    text.filter(|t| !t.is_empty()).map(str::to_string)
 }
 
 fn enabled(state: &str) -> bool {
@@ -92,7 +99,11 @@ pub async fn observe(
     for mut mapping in found {
         let uuid = mapping.uuid.clone();
         let state = match client.get_event_source_mapping().uuid(&uuid).send().await {
-            Ok(m) => m.state().unwrap_or_default().to_string(),
+            Ok(m) => {
+                mapping.last_processing_result = reported(m.last_processing_result());
+                mapping.state_reason = reported(m.state_transition_reason());
+                m.state().unwrap_or_default().to_string()
+            }
             Err(e) if errors::is_not_found(&e) => continue,
             Err(e) => {
                 return Err(e)

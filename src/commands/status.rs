@@ -34,6 +34,9 @@ pub struct Status {
     pub mappings: Vec<MappingStatus>,
     /// The bucket, `null` when missing.
     pub bucket: Option<BucketStatus>,
+    /// The failure queue kstream owns, `null` when missing or not kstream's
+    /// (`consumer.on_failure` is not `"queue"`).
+    pub failure_queue: Option<QueueStatus>,
 }
 
 /// The stream.
@@ -113,6 +116,21 @@ pub struct MappingStatus {
     pub batch_size: u32,
     /// Where it started reading.
     pub starting_position: Option<String>,
+    /// How its last poll went (`OK`, `PROBLEM: …`), `null` when not reported.
+    pub last_processing_result: Option<String>,
+    /// Why it is in its state, `null` when not reported.
+    pub state_reason: Option<String>,
+}
+
+/// The failure queue kstream owns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueStatus {
+    /// Name.
+    pub name: String,
+    /// Messages in it (failed batches), approximate as SQS counts.
+    pub messages: u64,
+    /// Ownership tag.
+    pub owner: Owner,
 }
 
 /// The bucket.
@@ -184,8 +202,19 @@ impl Status {
                     state: m.state.clone(),
                     batch_size: m.settings.batch_size,
                     starting_position: m.starting_position.map(|p| p.as_str().to_string()),
+                    last_processing_result: m.last_processing_result.clone(),
+                    state_reason: m.state_reason.clone(),
                 })
                 .collect(),
+            failure_queue: observed
+                .queue
+                .as_ref()
+                .filter(|_| desired.owns_failure_queue())
+                .map(|q| QueueStatus {
+                    name: desired.failure_queue_name(),
+                    messages: q.messages,
+                    owner: q.owner.clone(),
+                }),
             bucket: observed.bucket.as_ref().map(|b| BucketStatus {
                 name: desired.bucket.clone(),
                 owner: b.owner.clone(),
@@ -284,9 +313,18 @@ impl Status {
                 m.uuid.clone(),
                 m.state.clone(),
                 format!(
-                    "batch size {}, starting position {}",
+                    "batch size {}, starting position {}{}{}",
                     m.batch_size,
-                    m.starting_position.as_deref().unwrap_or("unknown")
+                    m.starting_position.as_deref().unwrap_or("unknown"),
+                    m.last_processing_result
+                        .as_ref()
+                        .map(|r| format!(", last poll: {r}"))
+                        .unwrap_or_default(),
+                    m.state_reason
+                        .as_ref()
+                        .filter(|r| r.as_str() != "User action" && r.as_str() != "USER_INITIATED")
+                        .map(|r| format!(", state reason: {r}"))
+                        .unwrap_or_default()
                 ),
             ]);
         }
@@ -308,6 +346,21 @@ impl Status {
                 ),
             ]),
             None => rows.push(missing("bucket", &desired.bucket)),
+        }
+        if let Some(q) = &self.failure_queue {
+            rows.push([
+                "queue".into(),
+                q.name.clone(),
+                "exists".into(),
+                match q.messages {
+                    0 => format!("no failed batches{}", owner_note(&q.owner)),
+                    n => format!(
+                        "{n} failed batch{}: `kstream failures` lists them, `kstream redrive` writes them{}",
+                        if n == 1 { "" } else { "es" },
+                        owner_note(&q.owner)
+                    ),
+                },
+            ]);
         }
         let header = ["RESOURCE", "NAME", "STATE", "DETAILS"].map(String::from);
         let mut widths = [0; 3];
@@ -376,8 +429,8 @@ mod tests {
     use super::*;
     use crate::config::{Architecture, StartingPosition};
     use crate::model::{
-        MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedRole,
-        ObservedStream,
+        MappingSettings, ObservedBucket, ObservedFunction, ObservedMapping, ObservedQueue,
+        ObservedRole, ObservedStream,
     };
 
     fn desired() -> Desired {
@@ -451,9 +504,20 @@ mod tests {
                     enabled: true,
                 },
                 starting_position: Some(StartingPosition::TrimHorizon),
+                last_processing_result: Some("PROBLEM: Function call failed".into()),
+                state_reason: Some("User action".into()),
             }],
             bucket_has_objects: None,
-            queue: None,
+            queue: Some(ObservedQueue {
+                url: "https://sqs.us-east-1.amazonaws.com/000000000000/demo-consumer-failures"
+                    .into(),
+                arn: "arn:aws:sqs:us-east-1:000000000000:demo-consumer-failures".into(),
+                owner: Owner::This,
+                encrypted: true,
+                retention_s: 1_209_600,
+                messages: 2,
+                tags: Default::default(),
+            }),
             log_group: None,
         }
     }
@@ -471,14 +535,15 @@ mod tests {
         let expected = "\
 deployment `demo` in us-east-1
 
-RESOURCE  NAME                  STATE    DETAILS
-stream    demo-events           ACTIVE   PROVISIONED, 2 open shards, retention 24 h
-  shard   shardId-000000000000  open     hash keys 0 to 170141183460469231731687303715884105727
-  shard   shardId-000000000001  open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
-role      demo-consumer-role    exists   also has policies kstream did not put there: managed `arn:aws:iam::aws:policy/AdministratorAccess`
-function  demo-consumer         Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
-mapping   1a2b                  Enabled  batch size 100, starting position TRIM_HORIZON
-bucket    demo-bucket-1234      exists   10000+ objects
+RESOURCE  NAME                    STATE    DETAILS
+stream    demo-events             ACTIVE   PROVISIONED, 2 open shards, retention 24 h
+  shard   shardId-000000000000    open     hash keys 0 to 170141183460469231731687303715884105727
+  shard   shardId-000000000001    open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
+role      demo-consumer-role      exists   also has policies kstream did not put there: managed `arn:aws:iam::aws:policy/AdministratorAccess`
+function  demo-consumer           Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
+mapping   1a2b                    Enabled  batch size 100, starting position TRIM_HORIZON, last poll: PROBLEM: Function call failed
+bucket    demo-bucket-1234        exists   10000+ objects
+queue     demo-consumer-failures  exists   2 failed batches: `kstream failures` lists them, `kstream redrive` writes them
 ";
         assert_eq!(text, expected);
     }
@@ -522,5 +587,10 @@ bucket    demo-bucket-1234    missing
         assert_eq!(json["mappings"][0]["starting_position"], "TRIM_HORIZON");
         assert_eq!(json["bucket"]["objects"], 3);
         assert_eq!(json["bucket"]["more_objects"], false);
+        assert_eq!(json["failure_queue"]["messages"], 2);
+        assert_eq!(
+            json["mappings"][0]["last_processing_result"],
+            "PROBLEM: Function call failed"
+        );
     }
 }

@@ -110,6 +110,8 @@ fn mapping(uuid: &str, d: &Desired) -> ObservedMapping {
         state: "Enabled".into(),
         settings: d.mapping(),
         starting_position: Some(d.consumer.starting_position),
+        last_processing_result: None,
+        state_reason: None,
     }
 }
 

@@ -130,6 +130,13 @@ fn failed_batches_are_listed_then_redriven_into_the_same_objects() {
     assert_eq!(listing["complete"], true);
     let batches = listing["batches"].as_array().expect("batches");
     assert!(!batches.is_empty());
+    // `status` shows the queue's depth: one message per failed batch.
+    let status = d.json(&["status"]);
+    assert_eq!(
+        status["failure_queue"]["messages"],
+        batches.len(),
+        "{status:#}"
+    );
     for b in batches {
         assert!(
             b["shard_id"]
