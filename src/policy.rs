@@ -273,10 +273,17 @@ fn deploy(scope: &Scope) -> Vec<Value> {
                 "kinesis:DecreaseStreamRetentionPeriod",
                 "kinesis:DeleteStream",
                 "kinesis:IncreaseStreamRetentionPeriod",
+            ],
+            &[scope.stream_arn()],
+        ),
+        // The IAM reference lists both the stream and a KMS key as these actions' resources.
+        allow(
+            "EncryptStream",
+            &[
                 "kinesis:StartStreamEncryption",
                 "kinesis:StopStreamEncryption",
             ],
-            &[scope.stream_arn()],
+            &[scope.stream_arn(), scope.arn("kms", "key/*")],
         ),
         // Called only when the shard count or the mode differ from the config. The IAM
         // reference parliament checks against gives these two no resource type, so only `*`

@@ -56,7 +56,6 @@ pub(super) async fn run(ctx: &Context, args: &PolicyArgs) -> Result<()> {
         .map(|family| (family, policy::document(&scope, family)))
         .collect();
     let report = json!({
-        "format_version": 1,
         "deployment": ctx.config.name,
         "region": region,
         "account": account,
