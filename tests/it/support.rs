@@ -185,12 +185,17 @@ impl Deployment {
         self.dir.path().join("deploy.toml")
     }
 
-    /// Run `kstream <args> --config deploy.toml`.
-    pub fn kstream(&self, args: &[&str]) -> Output {
+    /// `kstream --config deploy.toml <args>`, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
         let config = self.config();
         let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
         all.extend_from_slice(args);
-        kstream_in(self.dir.path(), &all)
+        command(self.dir.path(), &all)
+    }
+
+    /// Run `kstream <args> --config deploy.toml`.
+    pub fn kstream(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run kstream")
     }
 
     /// Run `kstream <args>` with the deployment's config pointed at another endpoint (a proxy).
@@ -222,10 +227,8 @@ impl Deployment {
 
     /// Like `ok`, but kill kstream and fail the test if it has not finished within `deadline`.
     pub fn ok_within(&self, deadline: Duration, args: &[&str]) -> Output {
-        let config = self.config();
-        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
-        all.extend_from_slice(args);
-        let mut child = command(self.dir.path(), &all)
+        let mut child = self
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -285,10 +288,8 @@ impl Deployment {
     /// stderr, counting from the first line that contains `from`; returns whether it was killed
     /// (false: it finished first).
     pub fn kill_after_progress_line(&self, args: &[&str], from: &str, nth: usize) -> bool {
-        let config = self.config();
-        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
-        all.extend_from_slice(args);
-        let mut child = command(self.dir.path(), &all)
+        let mut child = self
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -396,10 +397,8 @@ impl Deployment {
         signals: &[&str],
         deadline: Duration,
     ) -> Signalled {
-        let config = self.config();
-        let mut all = vec!["--config", config.to_str().expect("utf-8 path")];
-        all.extend_from_slice(args);
-        let mut child = command(self.dir.path(), &all)
+        let mut child = self
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
