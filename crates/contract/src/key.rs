@@ -22,6 +22,12 @@
 //!   produces `~`, so a shortened key cannot collide with one that was short enough to keep.
 //! - The key prefix (`KSTREAM_KEY_PREFIX`, e.g. `events/`) is used as given; at most
 //!   [`MAX_KEY_PREFIX_BYTES`] (256) bytes.
+//! - A user record of a KPL aggregated record ([`crate::kpl`]) is keyed by its own partition
+//!   key, the Kinesis record's arrival time and sequence number, and its index (subsequence
+//!   number) within the aggregated record:
+//!   `<key_prefix><encoded user partition key>-<YYYY-MM-DD-HHMMSS>-<sequence number>-<subsequence>.txt`
+//!   ([`KeyRule::user_record_key`]). Its last two `-` fields are digits and the timestamp's
+//!   day field has two, so such a key never equals the key of a plain record.
 //!
 //! The consumer makes keys with [`KeyRule::object_key`]; `kstream smoke` finds the object of
 //! a record it put with [`KeyRule::is_key_of`], without knowing the arrival time.
@@ -94,15 +100,42 @@ impl KeyRule {
         sequence_number: &str,
     ) -> Result<String, KeyError> {
         check_sequence_number(sequence_number)?;
+        self.key(partition_key, arrival, sequence_number)
+    }
+
+    /// The object key of user record number `subsequence` of the KPL aggregated record with
+    /// `sequence_number`; see the [module docs](self) for the rule.
+    pub fn user_record_key(
+        &self,
+        partition_key: &str,
+        arrival: OffsetDateTime,
+        sequence_number: &str,
+        subsequence: u64,
+    ) -> Result<String, KeyError> {
+        check_sequence_number(sequence_number)?;
+        self.key(
+            partition_key,
+            arrival,
+            &format!("{sequence_number}-{subsequence}"),
+        )
+    }
+
+    /// The key `<prefix><encoded partition key>-<timestamp>-<position>.txt`.
+    fn key(
+        &self,
+        partition_key: &str,
+        arrival: OffsetDateTime,
+        position: &str,
+    ) -> Result<String, KeyError> {
         let timestamp = arrival
             .to_offset(time::UtcOffset::UTC)
             .format(format_description!(
                 "[year]-[month]-[day]-[hour][minute][second]"
             ))
             .map_err(|_| KeyError::InvalidArrivalTime)?;
-        let encoded = self.encoded_partition_key(partition_key, sequence_number)?;
+        let encoded = self.encoded_partition_key(partition_key, position)?;
 
-        let key = format!("{}{encoded}-{timestamp}-{sequence_number}.txt", self.prefix);
+        let key = format!("{}{encoded}-{timestamp}-{position}.txt", self.prefix);
         debug_assert!(key.len() <= S3_MAX_KEY_BYTES);
         Ok(key)
     }
@@ -110,10 +143,30 @@ impl KeyRule {
     /// Whether `object_key` is the key of the record with `partition_key` and
     /// `sequence_number`, whatever its arrival time.
     pub fn is_key_of(&self, object_key: &str, partition_key: &str, sequence_number: &str) -> bool {
-        if check_sequence_number(sequence_number).is_err() {
-            return false;
-        }
-        let Ok(encoded) = self.encoded_partition_key(partition_key, sequence_number) else {
+        check_sequence_number(sequence_number).is_ok()
+            && self.is_key_at(object_key, partition_key, sequence_number)
+    }
+
+    /// Whether `object_key` is the key of user record number `subsequence`, with
+    /// `partition_key`, of the aggregated record with `sequence_number`, whatever its arrival
+    /// time.
+    pub fn is_user_record_key_of(
+        &self,
+        object_key: &str,
+        partition_key: &str,
+        sequence_number: &str,
+        subsequence: u64,
+    ) -> bool {
+        check_sequence_number(sequence_number).is_ok()
+            && self.is_key_at(
+                object_key,
+                partition_key,
+                &format!("{sequence_number}-{subsequence}"),
+            )
+    }
+
+    fn is_key_at(&self, object_key: &str, partition_key: &str, position: &str) -> bool {
+        let Ok(encoded) = self.encoded_partition_key(partition_key, position) else {
             return false;
         };
         let Some(timestamp) = object_key
@@ -121,7 +174,7 @@ impl KeyRule {
             .and_then(|rest| rest.strip_prefix(encoded.as_str()))
             .and_then(|rest| rest.strip_prefix('-'))
             .and_then(|rest| rest.strip_suffix(".txt"))
-            .and_then(|rest| rest.strip_suffix(sequence_number))
+            .and_then(|rest| rest.strip_suffix(position))
             .and_then(|rest| rest.strip_suffix('-'))
         else {
             return false;
@@ -129,15 +182,15 @@ impl KeyRule {
         is_timestamp(timestamp)
     }
 
-    /// The partition key as it appears in this rule's keys for a record with
-    /// `sequence_number`: encoded, and shortened when prefix and sequence number leave it
-    /// less room than [`MAX_ENCODED_PARTITION_KEY_BYTES`].
+    /// The partition key as it appears in this rule's keys for a record at `position` (its
+    /// sequence number, and subsequence number if any): encoded, and shortened when prefix
+    /// and position leave it less room than [`MAX_ENCODED_PARTITION_KEY_BYTES`].
     fn encoded_partition_key(
         &self,
         partition_key: &str,
-        sequence_number: &str,
+        position: &str,
     ) -> Result<String, KeyError> {
-        let rest = self.prefix.len() + FIXED_BYTES + sequence_number.len();
+        let rest = self.prefix.len() + FIXED_BYTES + position.len();
         let budget = S3_MAX_KEY_BYTES
             .checked_sub(rest)
             .ok_or(KeyError::TooLong)?
@@ -396,6 +449,37 @@ mod tests {
             SEQ
         ));
         assert!(!rule.is_key_of(&key, "smoke-ab-1", ""));
+    }
+
+    #[test]
+    fn user_record_keys_carry_the_subsequence_and_never_equal_a_plain_key() {
+        let rule = KeyRule::new("events/").unwrap();
+        let key = rule.user_record_key("a/b", AT, SEQ, 7).unwrap();
+        assert_eq!(key, format!("events/a%2Fb-2024-03-09-070504-{SEQ}-7.txt"));
+        assert!(rule.is_user_record_key_of(&key, "a/b", SEQ, 7));
+        assert!(!rule.is_user_record_key_of(&key, "a/b", SEQ, 8));
+        assert!(!rule.is_key_of(&key, "a/b", SEQ));
+        let plain = rule.object_key("a/b", AT, SEQ).unwrap();
+        assert!(!rule.is_user_record_key_of(&plain, "a/b", SEQ, 0));
+        assert_ne!(
+            rule.user_record_key("k", AT, "1", 0).unwrap(),
+            rule.user_record_key("k", AT, "1", 1).unwrap()
+        );
+        assert_eq!(
+            rule.user_record_key("k", AT, "", 0).unwrap_err(),
+            KeyError::InvalidSequenceNumber(String::new())
+        );
+        // The longest partition key, prefix and sequence number still fit S3's limit.
+        let long = KeyRule::new("p".repeat(MAX_KEY_PREFIX_BYTES)).unwrap();
+        let key = long
+            .user_record_key(
+                &"🦀".repeat(MAX_PARTITION_KEY_CHARS),
+                AT,
+                &"9".repeat(129),
+                u64::MAX,
+            )
+            .unwrap();
+        assert!(key.len() <= S3_MAX_KEY_BYTES, "{} bytes", key.len());
     }
 
     #[test]

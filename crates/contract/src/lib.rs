@@ -5,6 +5,8 @@
 //! - [`key`]: the object key rule (`<prefix><encoded partition key>-<YYYY-MM-DD-HHMMSS>-<seq>.txt`),
 //!   which the consumer applies and `kstream smoke` matches objects by;
 //! - [`env`]: the environment variables `kstream` sets on the function and the consumer reads;
+//! - [`kpl`]: the KPL aggregated record format, which `kstream put --aggregate` writes and the
+//!   consumer unpacks into one object per user record;
 //! - the limits both sides check: [`MAX_KEY_PREFIX_BYTES`], [`MAX_PARTITION_KEY_CHARS`],
 //!   [`S3_MAX_KEY_BYTES`], [`MAX_ENCODED_PARTITION_KEY_BYTES`].
 //!
@@ -12,6 +14,7 @@
 
 pub mod env;
 pub mod key;
+pub mod kpl;
 
 pub use key::{KeyError, KeyRule, PrefixTooLong, encode_partition_key};
 
