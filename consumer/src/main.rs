@@ -7,7 +7,10 @@ use consumer::{Batch, S3Sink, Settings, error_chain, handle_event};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     init_tracing();
     match run().await {
