@@ -1,16 +1,25 @@
 //! The Lambda handler: one Kinesis batch in, one object per record out, failures reported
 //! per record as `batchItemFailures`.
 //!
-//! Invariant: a record's sequence number is left out of the failures only when its object
-//! was written. A record that cannot be decoded or keyed is reported as failed; a record
-//! that cannot even be identified fails the whole invocation, so Lambda retries the batch.
+//! A record whose data is a KPL aggregated record (`kstream_contract::kpl`) becomes one object
+//! per user record, keyed by the user record's partition key, the Kinesis record's arrival
+//! time and sequence number and the user record's subsequence number
+//! ([`KeyRule::user_record_key`]). A record that only starts like one (bad digest, protobuf or
+//! table index) is stored whole as a plain record and logged as a warning, never dropped.
+//!
+//! Invariant: a record's sequence number is left out of the failures only when all of its
+//! objects were written (its one object, or every user record's). A record that cannot be
+//! decoded or keyed is reported as failed and none of its objects is written; a record with
+//! several objects not written is reported once, and its retry rewrites the same keys. A
+//! record that cannot even be identified fails the whole invocation, so Lambda retries the
+//! batch.
 
 use std::time::Instant;
 
 use aws_lambda_events::event::kinesis::KinesisEventRecord;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures::StreamExt as _;
-use kstream_contract::{KeyError, KeyRule};
+use kstream_contract::{KeyError, KeyRule, kpl};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,6 +40,9 @@ pub const META_SEQUENCE_NUMBER: &str = "sequence-number";
 pub const META_SHARD_ID: &str = "shard-id";
 /// Metadata name of the record's approximate arrival time (RFC 3339, UTC).
 pub const META_ARRIVAL_TIME: &str = "arrival-time";
+/// Metadata name of a user record's subsequence number: its index within the KPL aggregated
+/// record (only on the objects of user records).
+pub const META_SUBSEQUENCE_NUMBER: &str = "subsequence-number";
 
 /// The content type an object gets for `data`.
 pub fn content_type(data: &[u8]) -> &'static str {
@@ -90,8 +102,27 @@ pub struct PreparedObject {
 /// JSON pointer of a record's approximate arrival time (seconds since the epoch).
 const ARRIVAL_POINTER: &str = "/kinesis/approximateArrivalTimestamp";
 
-/// Turns one raw record of a Kinesis event into its object.
-pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<PreparedObject, RecordError> {
+/// A record turned into the objects to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// A plain record, or one that only looks aggregated: one object holding its data.
+    Plain(PreparedObject),
+    /// A KPL aggregated record ([`kpl`]): one object per user record, in subsequence order.
+    Aggregated(Vec<PreparedObject>),
+}
+
+impl Prepared {
+    /// The objects, in order.
+    pub fn objects(&self) -> &[PreparedObject] {
+        match self {
+            Prepared::Plain(object) => std::slice::from_ref(object),
+            Prepared::Aggregated(objects) => objects,
+        }
+    }
+}
+
+/// Turns one raw record of a Kinesis event into its objects.
+pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<Prepared, RecordError> {
     let arrival = raw
         .pointer(ARRIVAL_POINTER)
         .and_then(arrival_time)
@@ -104,36 +135,21 @@ pub fn prepare(mut raw: Value, keys: &KeyRule) -> Result<PreparedObject, RecordE
     }
     let record: KinesisEventRecord = serde_json::from_value(raw).map_err(RecordError::Decode)?;
     let kinesis = record.kinesis;
-    let key = keys
-        .object_key(&kinesis.partition_key, arrival, &kinesis.sequence_number)
-        .map_err(RecordError::Key)?;
-    let arrival_time = arrival
-        .format(&Rfc3339)
-        .map_err(|_| RecordError::ArrivalTime)?;
-
-    let mut metadata = Metadata::new();
-    metadata.insert(
-        META_SEQUENCE_NUMBER.to_owned(),
-        kinesis.sequence_number.clone(),
-    );
-    if let Some(shard_id) = record.event_id.as_deref().and_then(shard_id) {
-        metadata.insert(META_SHARD_ID.to_owned(), shard_id.to_owned());
-    }
-    metadata.insert(META_ARRIVAL_TIME.to_owned(), arrival_time);
-
-    let body = kinesis.data.0;
-    Ok(PreparedObject {
-        sequence_number: kinesis.sequence_number,
-        key,
-        content_type: content_type(&body),
-        body,
-        metadata,
-    })
+    objects(
+        Parts {
+            partition_key: &kinesis.partition_key,
+            arrival,
+            sequence_number: kinesis.sequence_number,
+            shard_id: record.event_id.as_deref().and_then(shard_id),
+            data: kinesis.data.0,
+        },
+        keys,
+    )
 }
 
-/// Turns one record of a decoded event into its object: a well-formed record directly, any
+/// Turns one record of a decoded event into its objects: a well-formed record directly, any
 /// other through [`prepare`], as before the event was decoded in one pass.
-pub fn prepare_record(record: Record, keys: &KeyRule) -> Result<PreparedObject, RecordError> {
+pub fn prepare_record(record: Record, keys: &KeyRule) -> Result<Prepared, RecordError> {
     let kinesis = match record {
         Record::Kinesis(kinesis) => kinesis,
         Record::Other(raw) => return prepare(raw, keys),
@@ -153,26 +169,117 @@ pub fn prepare_record(record: Record, keys: &KeyRule) -> Result<PreparedObject, 
         data,
         ..
     } = kinesis;
-    let key = keys
-        .object_key(&partition_key, arrival, &sequence_number)
-        .map_err(RecordError::Key)?;
+    objects(
+        Parts {
+            partition_key: &partition_key,
+            arrival,
+            sequence_number,
+            shard_id: event_id.as_deref().and_then(shard_id),
+            data,
+        },
+        keys,
+    )
+}
+
+/// What both decoding paths know of a record once it is read.
+struct Parts<'a> {
+    partition_key: &'a str,
+    arrival: OffsetDateTime,
+    sequence_number: String,
+    shard_id: Option<&'a str>,
+    data: Vec<u8>,
+}
+
+/// The objects of a record: one per user record when its data is a KPL aggregated record,
+/// else one holding its data. Every object is keyed before any is returned, so a record is
+/// written whole or reported whole.
+fn objects(parts: Parts<'_>, keys: &KeyRule) -> Result<Prepared, RecordError> {
+    let Parts {
+        partition_key,
+        arrival,
+        sequence_number,
+        shard_id,
+        data,
+    } = parts;
+    // A 4-byte prefix test for a plain record: its data is not read further or copied.
+    let users = match kpl::decode(&data) {
+        Ok(users) => users,
+        Err(reason) => {
+            // Never dropped: stored as the plain record it may well be.
+            tracing::warn!(
+                sequence_number = %sequence_number,
+                reason = %error_chain(&reason),
+                "record starts like a KPL aggregated record but is not one: stored as one plain object"
+            );
+            None
+        }
+    };
+    let keyed = match users {
+        None => Keyed::Plain(
+            keys.object_key(partition_key, arrival, &sequence_number)
+                .map_err(RecordError::Key)?,
+            data,
+        ),
+        Some(users) => {
+            drop(data);
+            let keyed = (0_u64..)
+                .zip(users)
+                .map(|(subsequence, user)| {
+                    keys.user_record_key(
+                        &user.partition_key,
+                        arrival,
+                        &sequence_number,
+                        subsequence,
+                    )
+                    .map(|key| (key, user.data))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(RecordError::Key)?;
+            Keyed::Aggregated(keyed)
+        }
+    };
     let arrival_time = arrival
         .format(&Rfc3339)
         .map_err(|_| RecordError::ArrivalTime)?;
 
     let mut metadata = Metadata::new();
     metadata.insert(META_SEQUENCE_NUMBER.to_owned(), sequence_number.clone());
-    if let Some(shard_id) = event_id.as_deref().and_then(shard_id) {
+    if let Some(shard_id) = shard_id {
         metadata.insert(META_SHARD_ID.to_owned(), shard_id.to_owned());
     }
     metadata.insert(META_ARRIVAL_TIME.to_owned(), arrival_time);
-    Ok(PreparedObject {
-        sequence_number,
-        key,
-        content_type: content_type(&data),
-        body: data,
-        metadata,
-    })
+
+    match keyed {
+        Keyed::Plain(key, body) => Ok(Prepared::Plain(PreparedObject {
+            sequence_number,
+            key,
+            content_type: content_type(&body),
+            body,
+            metadata,
+        })),
+        Keyed::Aggregated(keyed) => Ok(Prepared::Aggregated(
+            (0_u64..)
+                .zip(keyed)
+                .map(|(subsequence, (key, body))| {
+                    let mut metadata = metadata.clone();
+                    metadata.insert(META_SUBSEQUENCE_NUMBER.to_owned(), subsequence.to_string());
+                    PreparedObject {
+                        sequence_number: sequence_number.clone(),
+                        key,
+                        content_type: content_type(&body),
+                        body,
+                        metadata,
+                    }
+                })
+                .collect(),
+        )),
+    }
+}
+
+/// A record's keys and bodies, before its metadata is added.
+enum Keyed {
+    Plain(String, Vec<u8>),
+    Aggregated(Vec<(String, Vec<u8>)>),
 }
 
 /// An arrival timestamp (seconds since the epoch, a JSON number or numeric string) at
@@ -206,9 +313,9 @@ fn shard_id(event_id: &str) -> Option<&str> {
     plain.then_some(shard)
 }
 
-/// Handles one Kinesis event: writes every record as one object through `sink`, at most
-/// `write_concurrency` (at least 1) at a time, and reports the sequence numbers of the records
-/// not written.
+/// Handles one Kinesis event: writes every record as one object (every user record of a KPL
+/// aggregated record as one object) through `sink`, at most `write_concurrency` (at least 1)
+/// at a time, and reports the sequence numbers of the records not entirely written, each once.
 pub async fn handle_event<S>(
     sink: &S,
     keys: &KeyRule,
@@ -237,7 +344,10 @@ where
         .filter(|s| !s.is_empty())
         .ok_or(EventError::Unidentifiable { index })?;
         match prepare_record(record, keys) {
-            Ok(object) => ready.push((index, object)),
+            Ok(Prepared::Plain(object)) => ready.push((index, object)),
+            Ok(Prepared::Aggregated(objects)) => {
+                ready.extend(objects.into_iter().map(|object| (index, object)));
+            }
             Err(err) => failed.push(Failure {
                 index,
                 sequence_number,
@@ -247,6 +357,7 @@ where
         }
     }
 
+    let objects = ready.len();
     let writes = ready.into_iter().map(|(index, object)| async move {
         let PreparedObject {
             sequence_number,
@@ -272,6 +383,7 @@ where
         }
     }
 
+    // Stable: a record's own failures stay together, its decoding failure or its writes.
     failed.sort_by_key(|failure| failure.index);
     for failure in &failed {
         tracing::error!(
@@ -284,6 +396,7 @@ where
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(
         batch_size,
+        objects,
         written,
         failed = failed.len(),
         duration_ms,
@@ -291,12 +404,16 @@ where
     );
 
     let mut response = KinesisEventResponse::default();
+    // A record with several objects not written (user records) is reported once; a retry
+    // rewrites all of its objects under the same keys.
+    failed.dedup_by_key(|failure| failure.index);
     response.set_failures(failed.into_iter().map(|failure| failure.sequence_number));
     Ok(response)
 }
 
-/// A record that was not written, for the log and the response.
+/// A record, or one object of it, that was not written, for the log and the response.
 struct Failure {
+    /// The record's position in the batch.
     index: usize,
     sequence_number: String,
     key: Option<String>,
@@ -831,6 +948,9 @@ mod tests {
         assert_eq!(objects.len(), parsed.records.len());
         for (record, raw) in parsed.records.into_iter().zip(raw_records) {
             let want = prepare(raw, &keys).unwrap();
+            let [want] = want.objects() else {
+                panic!("a plain record is one object: {want:?}")
+            };
             let got = &objects[&want.key];
             assert_eq!(got.body, record.kinesis.data.0, "{}", want.key);
             assert_eq!(got.content_type, want.content_type);
@@ -899,5 +1019,306 @@ mod tests {
         let empty = &objects[&want[2]];
         assert!(empty.body.is_empty());
         assert_eq!(empty.content_type, TEXT_CONTENT_TYPE);
+    }
+
+    /// A KPL aggregated record of `users` (partition key, data), as the contract packs it.
+    fn aggregate(users: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut aggregator = kpl::Aggregator::new();
+        for (partition_key, data) in users {
+            aggregator.push(partition_key, None, data.to_vec());
+        }
+        aggregator.finish()
+    }
+
+    /// Magic, `body`, and the MD5 of `body`: passes the digest check whatever `body` is.
+    fn with_digest(body: &[u8]) -> Vec<u8> {
+        use md5::Digest as _;
+        let mut out = kpl::MAGIC.to_vec();
+        out.extend_from_slice(body);
+        out.extend_from_slice(&md5::Md5::digest(body));
+        out
+    }
+
+    /// Every log line written while `f` runs on this thread.
+    async fn logs_of<F: std::future::Future>(f: F) -> (F::Output, String) {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let output = {
+            let _guard = tracing::subscriber::set_default(subscriber);
+            f.await
+        };
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        (output, text)
+    }
+
+    const AT: &str = "2024-03-09-070504";
+
+    #[tokio::test]
+    async fn aggregated_and_plain_records_mixed_give_one_object_per_user_record() {
+        let sink = FakeSink::default();
+        let keys = KeyRule::new("events/").unwrap();
+        let aggregated = aggregate(&[
+            ("user/1", b"one"),
+            ("u2", &[0xff, 0x00, 0xfe]),
+            ("user/1", b""),
+            ("caf\u{e9} \u{1f980}", "gr\u{fc}n".as_bytes()),
+        ]);
+        let records = vec![
+            record("plain", &seq(1), b"first"),
+            record("outer-key", &seq(2), &aggregated),
+            record("plain", &seq(3), b"last"),
+            record("solo", &seq(4), &aggregate(&[("only", b"1")])),
+        ];
+        let response = handle_event(&sink, &keys, IN_FLIGHT, event(records))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+
+        let objects = sink.objects();
+        let (s1, s2, s3, s4) = (seq(1), seq(2), seq(3), seq(4));
+        let want: Vec<(String, &[u8], &str, Option<&str>)> = vec![
+            (
+                format!("events/plain-{AT}-{s1}.txt"),
+                b"first",
+                TEXT_CONTENT_TYPE,
+                None,
+            ),
+            (
+                format!("events/user%2F1-{AT}-{s2}-0.txt"),
+                b"one",
+                TEXT_CONTENT_TYPE,
+                Some("0"),
+            ),
+            (
+                format!("events/u2-{AT}-{s2}-1.txt"),
+                &[0xff, 0x00, 0xfe],
+                BINARY_CONTENT_TYPE,
+                Some("1"),
+            ),
+            (
+                format!("events/user%2F1-{AT}-{s2}-2.txt"),
+                b"",
+                TEXT_CONTENT_TYPE,
+                Some("2"),
+            ),
+            (
+                format!("events/caf%C3%A9%20%F0%9F%A6%80-{AT}-{s2}-3.txt"),
+                "gr\u{fc}n".as_bytes(),
+                TEXT_CONTENT_TYPE,
+                Some("3"),
+            ),
+            (
+                format!("events/plain-{AT}-{s3}.txt"),
+                b"last",
+                TEXT_CONTENT_TYPE,
+                None,
+            ),
+            (
+                format!("events/only-{AT}-{s4}-0.txt"),
+                b"1",
+                TEXT_CONTENT_TYPE,
+                Some("0"),
+            ),
+        ];
+        let mut want_keys: Vec<&str> = want.iter().map(|w| w.0.as_str()).collect();
+        want_keys.sort_unstable();
+        assert_eq!(
+            objects.keys().map(String::as_str).collect::<Vec<_>>(),
+            want_keys
+        );
+        assert_eq!(sink.calls.load(Ordering::SeqCst), want.len());
+
+        for (key, body, content_type, subsequence) in &want {
+            let object = &objects[key];
+            assert_eq!(object.body, *body, "{key}");
+            assert_eq!(object.content_type, *content_type, "{key}");
+            let sequence_number = &object.metadata[META_SEQUENCE_NUMBER];
+            let mut metadata: Metadata = [
+                (META_ARRIVAL_TIME, "2024-03-09T07:05:04.477Z".to_owned()),
+                (META_SEQUENCE_NUMBER, sequence_number.clone()),
+                (META_SHARD_ID, SHARD.to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            if let Some(subsequence) = subsequence {
+                metadata.insert(
+                    META_SUBSEQUENCE_NUMBER.to_owned(),
+                    (*subsequence).to_owned(),
+                );
+            }
+            assert_eq!(object.metadata, metadata, "{key}");
+        }
+        assert_eq!(objects[&want[1].0].metadata[META_SEQUENCE_NUMBER], s2);
+        // The contract's matcher, as `smoke` and the LocalStack test use it, agrees.
+        assert!(keys.is_user_record_key_of(&want[4].0, "caf\u{e9} \u{1f980}", &s2, 3));
+        assert!(!keys.is_user_record_key_of(&want[4].0, "caf\u{e9} \u{1f980}", &s2, 2));
+        assert!(keys.is_key_of(&want[0].0, "plain", &s1));
+    }
+
+    #[tokio::test]
+    async fn records_that_only_look_aggregated_are_stored_as_plain_records() {
+        let sink = FakeSink::default();
+        let keys = KeyRule::default();
+        let mut bad_digest = aggregate(&[("a", b"one"), ("b", b"two")]);
+        *bad_digest.last_mut().unwrap() ^= 0x01;
+        let mut bad_body = aggregate(&[("a", b"one")]);
+        bad_body[kpl::MAGIC.len() + 2] ^= 0x20;
+        let bad_protobuf = with_digest(&[0xff, 0xff, 0xff]);
+        let empty = with_digest(&[]);
+        let too_short = kpl::MAGIC.to_vec();
+        let damaged: Vec<(&str, Vec<u8>)> = vec![
+            ("digest", bad_digest),
+            ("body", bad_body),
+            ("protobuf", bad_protobuf),
+            ("empty", empty),
+            ("short", too_short),
+        ];
+        let records: Vec<Value> = (1..)
+            .zip(&damaged)
+            .map(|(i, (pk, data))| record(pk, &seq(i), data))
+            .collect();
+        let (response, logs) = logs_of(handle_event(&sink, &keys, IN_FLIGHT, event(records))).await;
+        let response = response.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+
+        let objects = sink.objects();
+        assert_eq!(objects.len(), damaged.len());
+        for (i, (pk, data)) in (1..).zip(&damaged) {
+            let object = &objects[&format!("{pk}-{AT}-{}.txt", seq(i))];
+            assert_eq!(&object.body, data, "{pk}");
+            assert_eq!(object.content_type, BINARY_CONTENT_TYPE, "{pk}");
+            assert!(!object.metadata.contains_key(META_SUBSEQUENCE_NUMBER));
+        }
+        let warnings: Vec<&str> = logs
+            .lines()
+            .filter(|line| line.contains("WARN") && line.contains("stored as one plain object"))
+            .collect();
+        assert_eq!(warnings.len(), damaged.len(), "{logs}");
+        for (i, reason) in (1..).zip([
+            "MD5 digest does not match",
+            "MD5 digest does not match",
+            "protobuf does not decode",
+            "holds no user record",
+            "shorter than its magic",
+        ]) {
+            let line = warnings[i - 1];
+            assert!(line.contains(&seq(i)) && line.contains(reason), "{line}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_user_record_reports_its_kinesis_record_once_and_the_retry_rewrites_it() {
+        let aggregated = aggregate(&[("a", b"0"), ("b", b"1"), ("a", b"2"), ("c", b"3")]);
+        let records = vec![
+            record("p", &seq(1), b"plain"),
+            record("outer", &seq(2), &aggregated),
+            record("p", &seq(3), b"plain too"),
+        ];
+        let keys = KeyRule::default();
+        let failing = [
+            format!("b-{AT}-{}-1.txt", seq(2)),
+            format!("c-{AT}-{}-3.txt", seq(2)),
+        ];
+        let first = FakeSink::failing(failing.clone());
+        let response = handle_event(&first, &keys, IN_FLIGHT, event(records.clone()))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), [seq(2)]);
+        assert_eq!(first.calls.load(Ordering::SeqCst), 6);
+        assert_eq!(first.objects().len(), 4);
+
+        // Lambda retries from the failed record: every user record of it is written again,
+        // under the keys the first attempt used or meant to use.
+        let retry = FakeSink::default();
+        let response = handle_event(&retry, &keys, IN_FLIGHT, event(records[1..].to_vec()))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let retried = retry.objects();
+        for (key, object) in first.objects() {
+            if let Some(again) = retried.get(&key) {
+                assert_eq!(again, &object, "{key}");
+            }
+        }
+        let want: Vec<String> = vec![
+            format!("a-{AT}-{}-0.txt", seq(2)),
+            format!("a-{AT}-{}-2.txt", seq(2)),
+            failing[0].clone(),
+            failing[1].clone(),
+            format!("p-{AT}-{}.txt", seq(3)),
+        ];
+        assert_eq!(retried.keys().cloned().collect::<Vec<_>>(), want);
+        assert_eq!(retried[&failing[0]].body, b"1");
+        assert_eq!(retried[&failing[1]].body, b"3");
+    }
+
+    #[tokio::test]
+    async fn an_aggregated_record_that_cannot_be_keyed_writes_none_of_its_user_records() {
+        let sink = FakeSink::default();
+        let aggregated = aggregate(&[("a", b"0"), ("b", b"1")]);
+        let records = vec![
+            record("k", "12ab", &aggregated),
+            record("k", &seq(1), &aggregated),
+        ];
+        let response = handle_event(&sink, &KeyRule::default(), IN_FLIGHT, event(records))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), ["12ab"]);
+        assert_eq!(sink.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(sink.objects().len(), 2);
+    }
+
+    /// Aggregated records take the same way through both decoding paths.
+    #[test]
+    fn aggregated_records_prepare_alike_on_both_paths() {
+        let keys = KeyRule::new("p/").unwrap();
+        let aggregated = aggregate(&[("x", b"1"), ("y/z", &[0x80])]);
+        let mut bad = aggregated.clone();
+        bad[6] ^= 1;
+        for data in [aggregated, bad] {
+            let raw = record("outer", &seq(7), &data);
+            let decoded: Record = serde_json::from_value(raw.clone()).unwrap();
+            assert!(matches!(decoded, Record::Kinesis(_)));
+            let fast = prepare_record(decoded, &keys).unwrap();
+            assert_eq!(fast, prepare(raw, &keys).unwrap());
+        }
+        let raw = record(
+            "outer",
+            &seq(7),
+            &aggregate(&[("x", b"1"), ("y/z", &[0x80])]),
+        );
+        let Prepared::Aggregated(objects) = prepare(raw, &keys).unwrap() else {
+            panic!("an aggregated record gives one object per user record")
+        };
+        let got: Vec<(&str, &[u8])> = objects
+            .iter()
+            .map(|o| (o.key.as_str(), o.body.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (format!("p/x-{AT}-{}-0.txt", seq(7)).as_str(), &b"1"[..]),
+                (
+                    format!("p/y%2Fz-{AT}-{}-1.txt", seq(7)).as_str(),
+                    &[0x80][..]
+                ),
+            ]
+        );
     }
 }

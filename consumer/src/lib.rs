@@ -1,7 +1,9 @@
-//! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object.
+//! kstream's Lambda consumer: each Kinesis record becomes exactly one S3 object (each user
+//! record of a KPL aggregated record, one object).
 //!
 //! - [`event`]: the Kinesis event decoded in one pass ([`Batch`]);
-//! - [`handler`]: one batch in, objects written concurrently, per-record failures out.
+//! - [`handler`]: one batch in, aggregated records unpacked (`kstream_contract::kpl`),
+//!   objects written concurrently, per-record failures out.
 //! - [`sink`]: the [`ObjectSink`] trait and its S3 adapter (the only AWS code).
 //!
 //! The object key rule and the environment variable names are kstream's contract with the

@@ -5,6 +5,7 @@ mod cli;
 mod connection;
 mod deploy;
 mod failures;
+mod kpl;
 mod ops;
 mod package;
 mod pipeline;
