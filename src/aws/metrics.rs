@@ -189,22 +189,22 @@ const NOT_SUPPORTED: &[&str] = &[
 /// Why GetMetricData failed, by the error's kind, code and HTTP status.
 fn classify(err: &SdkError<GetMetricDataError, HttpResponse>) -> (Unavailable, Option<String>) {
     let code = err.code().map(str::to_string);
+    let status = err.raw_response().map(|r| r.status().as_u16());
     let why = match err {
         SdkError::TimeoutError(_) => Unavailable::Unreachable,
         SdkError::DispatchFailure(e) if e.is_io() || e.is_timeout() => Unavailable::Unreachable,
-        // An answer the CloudWatch client cannot read is not CloudWatch's.
-        SdkError::ResponseError(_) => Unavailable::NotSupported,
-        _ if errors::is_denied(err) || errors::is_forbidden(err) => Unavailable::AccessDenied,
-        _ if errors::is_throttled(err) || errors::has_code(err, &["Throttling"]) => {
+        _ if errors::is_denied(err) || status == Some(403) => Unavailable::AccessDenied,
+        _ if errors::is_throttled(err)
+            || errors::has_code(err, &["Throttling"])
+            || status == Some(429) =>
+        {
             Unavailable::Throttled
         }
-        _ if errors::has_code(err, NOT_SUPPORTED)
-            || err
-                .raw_response()
-                .is_some_and(|r| matches!(r.status().as_u16(), 404 | 501)) =>
-        {
+        _ if errors::has_code(err, NOT_SUPPORTED) || matches!(status, Some(404 | 501)) => {
             Unavailable::NotSupported
         }
+        // An answer the CloudWatch client cannot read is not CloudWatch's.
+        SdkError::ResponseError(_) => Unavailable::NotSupported,
         _ => Unavailable::Error,
     };
     (why, code)
@@ -217,6 +217,7 @@ mod tests {
     use aws_smithy_types::error::ErrorMetadata;
 
     use super::*;
+    use crate::aws::replay::{Exchange, Replay, Service};
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
@@ -282,5 +283,29 @@ mod tests {
             classify(&service_error(500, "InternalServiceError")),
             (Unavailable::Error, Some("InternalServiceError".into()))
         );
+    }
+
+    /// The whole read against an endpoint's answers: an error is a reason, never a failure.
+    #[tokio::test]
+    async fn an_endpoint_without_cloudwatch_or_permission_is_a_reason() {
+        for (status, why) in [
+            (501, Unavailable::NotSupported),
+            (404, Unavailable::NotSupported),
+            (403, Unavailable::AccessDenied),
+            (500, Unavailable::Error),
+        ] {
+            let replay = Replay::default();
+            replay.expect(
+                Service::CloudWatch,
+                [Exchange::status("GetMetricData", status, "")],
+            );
+            let clients = Clients::replay(replay.http_client());
+            let reading = iterator_age(&clients, "demo-consumer", at(1_800_000_000)).await;
+            replay.assert_done();
+            match reading {
+                Reading::Unavailable { why: got, .. } => assert_eq!(got, why, "HTTP {status}"),
+                other => panic!("HTTP {status}: {other:?}"),
+            }
+        }
     }
 }
