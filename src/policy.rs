@@ -434,6 +434,9 @@ fn operate(scope: &Scope) -> Vec<Value> {
             &["lambda:InvokeFunction"],
             &[scope.function_arn()],
         ),
+        // `status` (the consumer's iterator age). GetMetricData has no resource type in
+        // the IAM reference: it is granted on `*` or not at all.
+        allow("ReadMetrics", &["cloudwatch:GetMetricData"], &["*".into()]),
     ]);
     if let Some(queue) = scope.failure_queue_arn() {
         statements.push(allow(
@@ -604,6 +607,19 @@ mod tests {
     fn china_partition() {
         let scope = Scope::new(&config(""), "cn-north-1", "123456789012");
         assert_eq!(scope.bucket_arn(), "arn:aws-cn:s3:::b-bucket");
+    }
+
+    /// `status` reads the iterator age; only `operate` may, on `*` (no resource type).
+    #[test]
+    fn only_operate_reads_metrics() {
+        let scope = Scope::new(&config(""), "eu-west-1", "123456789012");
+        let read = statement(&document(&scope, Family::Operate), "ReadMetrics").clone();
+        assert_eq!(read["Action"], json!(["cloudwatch:GetMetricData"]));
+        assert_eq!(read["Resource"], json!(["*"]));
+        for family in [Family::Deploy, Family::Produce] {
+            let text = document(&scope, family).to_string();
+            assert!(!text.contains("cloudwatch:"), "{family:?}: {text}");
+        }
     }
 
     /// A managed policy holds at most 6,144 characters, whitespace not counted: even with

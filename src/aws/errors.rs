@@ -38,6 +38,18 @@ pub(crate) fn is_conflict(err: &impl ProvideErrorMetadata) -> bool {
     has_code(err, &["ResourceConflictException"])
 }
 
+/// Whether the service refused the call for the caller's permissions.
+pub(crate) fn is_denied(err: &impl ProvideErrorMetadata) -> bool {
+    has_code(
+        err,
+        &[
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnauthorizedOperation",
+        ],
+    )
+}
+
 /// Whether a service error has HTTP status 403.
 pub(crate) fn is_forbidden<E>(err: &SdkError<E, HttpResponse>) -> bool {
     err.raw_response()
@@ -121,6 +133,8 @@ mod tests {
         )));
         assert!(is_throttled(&err("ProvisionedThroughputExceededException")));
         assert!(!is_throttled(&err("ResourceNotFoundException")));
+        assert!(is_denied(&err("AccessDenied")) && is_denied(&err("AccessDeniedException")));
+        assert!(!is_denied(&err("ExpiredToken")));
         // The message never decides.
         assert!(!iam_not_propagated(&err("ValidationException")));
     }

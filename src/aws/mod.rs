@@ -10,6 +10,7 @@ pub mod function;
 pub mod log_group;
 pub mod logs;
 pub mod mapping;
+pub mod metrics;
 pub mod objects;
 pub mod queue;
 pub mod records;
@@ -122,6 +123,8 @@ pub struct Clients {
     iam: aws_sdk_iam::Client,
     /// CloudWatch Logs.
     logs: aws_sdk_cloudwatchlogs::Client,
+    /// CloudWatch metrics (`status`: the consumer's iterator age).
+    cloudwatch: aws_sdk_cloudwatch::Client,
     /// SQS (the failure queue).
     sqs: aws_sdk_sqs::Client,
     /// STS (who the credentials belong to).
@@ -240,6 +243,11 @@ impl Clients {
                 .interceptor(calls.clone())
                 .build(),
         );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::config::Builder::from(sdk)
+                .interceptor(calls.clone())
+                .build(),
+        );
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(sdk)
                 .interceptor(calls.clone())
@@ -256,6 +264,7 @@ impl Clients {
             s3,
             iam,
             logs,
+            cloudwatch,
             sqs,
             sts,
             calls,

@@ -38,6 +38,8 @@ pub enum Service {
     Sqs,
     /// STS (query protocol).
     Sts,
+    /// CloudWatch metrics (RPC v2 CBOR: `/service/<name>/operation/<Operation>`).
+    CloudWatch,
 }
 
 impl Service {
@@ -52,6 +54,7 @@ impl Service {
             "logs" => Some(Service::Logs),
             "sqs" => Some(Service::Sqs),
             "sts" => Some(Service::Sts),
+            "monitoring" => Some(Service::CloudWatch),
             _ => None,
         })
     }
@@ -351,6 +354,10 @@ fn classify(request: &HttpRequest) -> Result<(Service, String), String> {
         Service::S3 => s3_operation(method, path, query)
             .ok_or_else(|| unknown("not an S3 operation kstream uses"))?
             .to_string(),
+        Service::CloudWatch => path
+            .split_once("/operation/")
+            .map(|(_, op)| op.to_string())
+            .ok_or_else(|| unknown("no `/operation/` in the path"))?,
     };
     Ok((service, operation))
 }

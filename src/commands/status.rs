@@ -1,7 +1,9 @@
 //! `kstream status`: the deployment as it is, read-only. Stream (status, mode, open shards
 //! with their hash key ranges, retention), function (state, architecture, code SHA-256 and
 //! size, last modified), event source mapping (state, batch size, starting position), bucket
-//! (object count, bounded). A table on a terminal, JSON otherwise or with `--json`.
+//! (object count, bounded), the failure queue's depth, and the consumer's iterator age from
+//! CloudWatch (`IteratorAge`, Maximum per minute over the last 5 minutes, with a warning when
+//! it grows: [`growing`]). A table on a terminal, JSON otherwise or with `--json`.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -10,6 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Context, print_json_or};
+use crate::aws::metrics::{self, Reading, Unavailable};
 use crate::aws::{objects, records};
 use crate::model::{Desired, Observed, Owner};
 use crate::producer::ShardMap;
@@ -37,6 +40,175 @@ pub struct Status {
     /// The failure queue kstream owns, `null` when missing or not kstream's
     /// (`consumer.on_failure` is not `"queue"`).
     pub failure_queue: Option<QueueStatus>,
+    /// The consumer's iterator age from CloudWatch, `null` when the function is missing.
+    pub iterator_age: Option<IteratorAgeStatus>,
+    /// What needs attention (the iterator age grows), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// The consumer's iterator age: how old the last record of each batch was when Lambda read
+/// it (CloudWatch `AWS/Lambda` `IteratorAge`, dimension `FunctionName`, Maximum per minute).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IteratorAgeStatus {
+    /// The window, in seconds (the last 5 minutes; the query adds the current minute).
+    pub window_s: i64,
+    /// Largest age in the window, in milliseconds; `null` when not available (never 0 for
+    /// "no data").
+    pub max_ms: Option<u64>,
+    /// Per-minute maxima, oldest first; empty when not available.
+    pub points: Vec<AgePoint>,
+    /// Whether it grows ([`growing`]).
+    pub growing: bool,
+    /// Why it is not available (`no_data`, `not_supported`, `access_denied`, `throttled`,
+    /// `unreachable`, `error`); `null` when available.
+    pub not_available: Option<Unavailable>,
+    /// The service's error code when an error made it not available.
+    pub error_code: Option<String>,
+}
+
+/// One minute's maximum iterator age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AgePoint {
+    /// Start of the minute, seconds since the Unix epoch.
+    pub at_s: i64,
+    /// Maximum age in that minute, in milliseconds.
+    pub max_ms: u64,
+}
+
+/// How many per-minute points in a row must rise for the iterator age to count as growing.
+pub const GROWTH_POINTS: usize = 3;
+/// Below this age (milliseconds, plus the mapping's batching window) the consumer counts as
+/// near the head of the stream whatever the trend.
+pub const GROWTH_FLOOR_MS: u64 = 60_000;
+
+/// Whether the iterator age grows: the last [`GROWTH_POINTS`] per-minute maxima are in
+/// consecutive minutes, each is higher than the one before, and the latest is at least
+/// [`GROWTH_FLOOR_MS`] plus the batching window (a mapping that waits up to
+/// `maximum_batching_window_s` before invoking makes ages of that size normal). Fewer points, a
+/// gap, a fall or a flat step is not growth.
+pub fn growing(points: &[AgePoint], batching_window_s: u32) -> bool {
+    let Some(last) = points
+        .len()
+        .checked_sub(GROWTH_POINTS)
+        .map(|i| &points[i..])
+    else {
+        return false;
+    };
+    let floor = GROWTH_FLOOR_MS + u64::from(batching_window_s) * 1000;
+    last.windows(2)
+        .all(|w| w[1].at_s - w[0].at_s == metrics::PERIOD_S && w[1].max_ms > w[0].max_ms)
+        && last.last().is_some_and(|p| p.max_ms >= floor)
+}
+
+impl IteratorAgeStatus {
+    /// From what CloudWatch answered.
+    pub fn new(reading: &Reading, batching_window_s: u32) -> IteratorAgeStatus {
+        match reading {
+            Reading::Points(points) => {
+                let points: Vec<AgePoint> = points
+                    .iter()
+                    .map(|p| AgePoint {
+                        at_s: p.at_s,
+                        max_ms: p.value.max(0.0).round() as u64,
+                    })
+                    .collect();
+                IteratorAgeStatus {
+                    window_s: metrics::WINDOW_S,
+                    max_ms: points.iter().map(|p| p.max_ms).max(),
+                    growing: growing(&points, batching_window_s),
+                    points,
+                    not_available: None,
+                    error_code: None,
+                }
+            }
+            Reading::Unavailable { why, code } => IteratorAgeStatus {
+                window_s: metrics::WINDOW_S,
+                max_ms: None,
+                points: Vec::new(),
+                growing: false,
+                not_available: Some(*why),
+                error_code: code.clone(),
+            },
+        }
+    }
+
+    /// The status column of its row.
+    fn state(&self) -> &'static str {
+        match (self.not_available, self.growing) {
+            (Some(_), _) => "not available",
+            (None, true) => "growing",
+            (None, false) => "steady",
+        }
+    }
+
+    /// The details column of its row.
+    fn details(&self) -> String {
+        let Some(why) = self.not_available else {
+            let series: Vec<String> = self.points.iter().map(|p| age(p.max_ms)).collect();
+            return format!(
+                "max {} in the last {} min; per minute from {} UTC: {}",
+                age(self.max_ms.unwrap_or(0)),
+                self.window_s / 60,
+                self.points
+                    .first()
+                    .map_or_else(String::new, |p| clock(p.at_s)),
+                series.join(", ")
+            );
+        };
+        let code = self
+            .error_code
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        match why {
+            Unavailable::NoData => format!(
+                "no datapoints in the last {} min (Lambda sends them once the mapping has processed batches; an emulator may not send them)",
+                self.window_s / 60
+            ),
+            Unavailable::NotSupported => format!("the endpoint does not serve CloudWatch{code}"),
+            Unavailable::AccessDenied => format!(
+                "access denied to `cloudwatch:GetMetricData`{code}: `kstream policy` prints what `status` needs"
+            ),
+            Unavailable::Throttled => format!("CloudWatch throttled the read{code}: try again"),
+            Unavailable::Unreachable => "CloudWatch did not answer in time".to_string(),
+            Unavailable::Error => format!("CloudWatch failed to answer{code}"),
+        }
+    }
+
+    /// The warning when it grows, naming what to change.
+    fn warning(&self, desired: &Desired) -> Option<String> {
+        if !self.growing {
+            return None;
+        }
+        let c = &desired.consumer;
+        let rise: Vec<String> = self.points[self.points.len() - GROWTH_POINTS..]
+            .iter()
+            .map(|p| age(p.max_ms))
+            .collect();
+        Some(format!(
+            "the consumer falls behind the stream: its iterator age grows ({}, one minute apart): raise `consumer.parallelization_factor` (now {}), `consumer.batch_size` (now {}) or `consumer.memory_mb` (now {}), then `kstream apply`",
+            rise.join(" → "),
+            c.parallelization_factor,
+            c.batch_size,
+            c.memory_mb
+        ))
+    }
+}
+
+/// An age for people: `850 ms`, `12.3 s`, `3 min 10 s`, `2 h 5 min`.
+fn age(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// `HH:MM` of a Unix time, UTC.
+fn clock(at_s: i64) -> String {
+    let minutes = at_s.rem_euclid(86_400) / 60;
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 /// The stream.
@@ -153,7 +325,17 @@ impl Status {
         observed: &Observed,
         shards: Option<&ShardMap>,
         objects: Option<(u64, bool)>,
+        iterator_age: Option<&Reading>,
     ) -> Status {
+        let iterator_age = observed
+            .function
+            .as_ref()
+            .and(iterator_age)
+            .map(|r| IteratorAgeStatus::new(r, desired.consumer.maximum_batching_window_s));
+        let warnings = iterator_age
+            .iter()
+            .filter_map(|a| a.warning(desired))
+            .collect();
         Status {
             deployment: desired.deployment.clone(),
             region: desired.region.clone(),
@@ -221,6 +403,8 @@ impl Status {
                 objects: objects.map_or(0, |o| o.0),
                 more_objects: objects.is_some_and(|o| o.1),
             }),
+            iterator_age,
+            warnings,
         }
     }
 
@@ -328,6 +512,15 @@ impl Status {
                 ),
             ]);
         }
+        // What the mapping reports to CloudWatch: how far behind the stream it reads.
+        if let Some(a) = &self.iterator_age {
+            rows.push([
+                "  metric".into(),
+                "IteratorAge".into(),
+                a.state().into(),
+                a.details(),
+            ]);
+        }
         match &self.bucket {
             Some(b) => rows.push([
                 "bucket".into(),
@@ -383,6 +576,12 @@ impl Status {
             );
             let _ = writeln!(out, "{}", line.trim_end());
         }
+        if !self.warnings.is_empty() {
+            out.push('\n');
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
         out
     }
 }
@@ -402,7 +601,21 @@ pub(crate) async fn run(ctx: &Context) -> Result<()> {
     let account = super::deploy::read_account(&clients).await?;
     let desired = Desired::new(config, clients.region.clone(), account, None);
     let observed = clients.observe(&desired, false).await?;
-    let (shards, count) = tokio::try_join!(
+    // The metric read never fails: `Reading::Unavailable` says why there is none.
+    let iterator_age = async {
+        Ok::<_, anyhow::Error>(match &observed.function {
+            Some(_) => Some(
+                metrics::iterator_age(
+                    &clients,
+                    &desired.consumer.function_name,
+                    std::time::SystemTime::now(),
+                )
+                .await,
+            ),
+            None => None,
+        })
+    };
+    let (shards, count, iterator_age) = tokio::try_join!(
         async {
             match &observed.stream {
                 Some(_) => records::open_shards(&clients, &desired.stream.name).await,
@@ -417,8 +630,15 @@ pub(crate) async fn run(ctx: &Context) -> Result<()> {
                 None => Ok(None),
             }
         },
+        iterator_age,
     )?;
-    let status = Status::new(&desired, &observed, shards.as_ref(), count);
+    let status = Status::new(
+        &desired,
+        &observed,
+        shards.as_ref(),
+        count,
+        iterator_age.as_ref(),
+    );
     // JSON when asked for, or when stdout is not a terminal (a pipe, a file).
     let json = ctx.output.json || !std::io::stdout().is_terminal();
     print_json_or(json, &status, || status.render(&desired))
@@ -530,20 +750,25 @@ mod tests {
             &observed(),
             Some(&ShardMap::uniform(2)),
             Some((10_000, true)),
+            Some(&Reading::Unavailable {
+                why: Unavailable::NoData,
+                code: None,
+            }),
         );
         let text = status.render(&d);
         let expected = "\
 deployment `demo` in us-east-1
 
-RESOURCE  NAME                    STATE    DETAILS
-stream    demo-events             ACTIVE   PROVISIONED, 2 open shards, retention 24 h
-  shard   shardId-000000000000    open     hash keys 0 to 170141183460469231731687303715884105727
-  shard   shardId-000000000001    open     hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
-role      demo-consumer-role      exists   also has policies kstream did not put there: managed `arn:aws:iam::aws:policy/AdministratorAccess`
-function  demo-consumer           Active   arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
-mapping   1a2b                    Enabled  batch size 100, starting position TRIM_HORIZON, last poll: PROBLEM: Function call failed
-bucket    demo-bucket-1234        exists   10000+ objects
-queue     demo-consumer-failures  exists   2 failed batches: `kstream failures` lists them, `kstream redrive` writes them
+RESOURCE  NAME                    STATE          DETAILS
+stream    demo-events             ACTIVE         PROVISIONED, 2 open shards, retention 24 h
+  shard   shardId-000000000000    open           hash keys 0 to 170141183460469231731687303715884105727
+  shard   shardId-000000000001    open           hash keys 170141183460469231731687303715884105728 to 340282366920938463463374607431768211455
+role      demo-consumer-role      exists         also has policies kstream did not put there: managed `arn:aws:iam::aws:policy/AdministratorAccess`
+function  demo-consumer           Active         arm64, provided.al2023, 128 MB, 30 s; code q2Vk= (1.2 KiB), modified 2024-03-09T07:05:04.000+0000 (not tagged by kstream)
+mapping   1a2b                    Enabled        batch size 100, starting position TRIM_HORIZON, last poll: PROBLEM: Function call failed
+  metric  IteratorAge             not available  no datapoints in the last 5 min (Lambda sends them once the mapping has processed batches; an emulator may not send them)
+bucket    demo-bucket-1234        exists         10000+ objects
+queue     demo-consumer-failures  exists         2 failed batches: `kstream failures` lists them, `kstream redrive` writes them
 ";
         assert_eq!(text, expected);
     }
@@ -551,7 +776,7 @@ queue     demo-consumer-failures  exists   2 failed batches: `kstream failures` 
     #[test]
     fn missing_resources_are_shown_and_null_in_json() {
         let d = desired();
-        let status = Status::new(&d, &Observed::default(), None, None);
+        let status = Status::new(&d, &Observed::default(), None, None, Some(&no_data()));
         let text = status.render(&d);
         let expected = "\
 deployment `demo` in us-east-1
@@ -566,6 +791,9 @@ bucket    demo-bucket-1234    missing
         assert_eq!(text, expected);
         let json = serde_json::to_value(&status).unwrap();
         assert!(json["stream"].is_null() && json["function"].is_null());
+        // No function, no metric to read: `null`, and no row.
+        assert!(json["iterator_age"].is_null());
+        assert_eq!(json["warnings"], serde_json::json!([]));
         assert_eq!(json["mappings"], serde_json::json!([]));
     }
 
@@ -577,6 +805,7 @@ bucket    demo-bucket-1234    missing
             &observed(),
             Some(&ShardMap::uniform(2)),
             Some((3, false)),
+            None,
         );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(
@@ -592,5 +821,175 @@ bucket    demo-bucket-1234    missing
             json["mappings"][0]["last_processing_result"],
             "PROBLEM: Function call failed"
         );
+    }
+
+    fn no_data() -> Reading {
+        Reading::Unavailable {
+            why: Unavailable::NoData,
+            code: None,
+        }
+    }
+
+    /// 2026-01-01 12:00:00 UTC.
+    const NOON: i64 = 1_767_268_800;
+
+    fn series(ages_ms: &[u64]) -> Vec<AgePoint> {
+        ages_ms
+            .iter()
+            .enumerate()
+            .map(|(i, &max_ms)| AgePoint {
+                at_s: NOON + 60 * i as i64,
+                max_ms,
+            })
+            .collect()
+    }
+
+    fn reading(ages_ms: &[u64]) -> Reading {
+        Reading::Points(
+            series(ages_ms)
+                .iter()
+                .map(|p| metrics::Point {
+                    at_s: p.at_s,
+                    value: p.max_ms as f64,
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn growth_needs_three_rising_consecutive_minutes_above_the_floor() {
+        // Rising for three minutes, the latest at the floor.
+        assert!(growing(&series(&[500, 20_000, 40_000, 60_000]), 0));
+        assert!(growing(&series(&[90_000, 80_000, 100_000, 200_000]), 0));
+        // Only the last three count: an earlier fall does not matter, a late one does.
+        assert!(!growing(&series(&[20_000, 40_000, 90_000, 80_000]), 0));
+        // A flat step is not growth.
+        assert!(!growing(&series(&[70_000, 80_000, 80_000]), 0));
+        // Below the floor: near the head of the stream, whatever the trend.
+        assert!(!growing(&series(&[100, 1_000, 59_999]), 0));
+        // The batching window raises the floor: 60 s + 30 s.
+        assert!(!growing(&series(&[50_000, 70_000, 89_999]), 30));
+        assert!(growing(&series(&[50_000, 70_000, 90_000]), 30));
+        // Too few points.
+        assert!(!growing(&series(&[70_000, 200_000]), 0));
+        assert!(!growing(&[], 0));
+        // A missing minute breaks the run.
+        let mut gap = series(&[70_000, 80_000, 90_000]);
+        gap[2].at_s += 60;
+        assert!(!growing(&gap, 0));
+    }
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        assert_eq!(age(0), "0 ms");
+        assert_eq!(age(999), "999 ms");
+        assert_eq!(age(12_345), "12.3 s");
+        assert_eq!(age(190_000), "3 min 10 s");
+        assert_eq!(age(7_500_000), "2 h 5 min");
+        assert_eq!(clock(NOON + 61), "12:01");
+    }
+
+    #[test]
+    fn a_growing_iterator_age_is_shown_with_a_warning() {
+        let d = desired();
+        let status = Status::new(
+            &d,
+            &observed(),
+            Some(&ShardMap::uniform(2)),
+            Some((3, false)),
+            Some(&reading(&[800, 10_000, 70_000, 130_000, 190_000])),
+        );
+        insta::assert_snapshot!("iterator_age_growing", status.render(&d));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["iterator_age"]["max_ms"], 190_000);
+        assert_eq!(json["iterator_age"]["growing"], true);
+        assert_eq!(json["iterator_age"]["window_s"], 300);
+        assert!(json["iterator_age"]["not_available"].is_null());
+        assert_eq!(
+            json["iterator_age"]["points"][0],
+            serde_json::json!({"at_s": NOON, "max_ms": 800})
+        );
+        assert_eq!(json["iterator_age"]["points"].as_array().unwrap().len(), 5);
+        let warning = json["warnings"][0].as_str().unwrap();
+        assert!(
+            warning.contains("`consumer.parallelization_factor` (now 1)"),
+            "{warning}"
+        );
+    }
+
+    #[test]
+    fn a_steady_iterator_age_has_no_warning() {
+        let d = desired();
+        let status = Status::new(
+            &d,
+            &observed(),
+            None,
+            None,
+            Some(&reading(&[1_200, 900, 1_500])),
+        );
+        let text = status.render(&d);
+        let row = text
+            .lines()
+            .find(|l| l.contains("IteratorAge"))
+            .expect("the metric's row");
+        assert!(
+            row.split_whitespace()
+                .take(3)
+                .eq(["metric", "IteratorAge", "steady"]),
+            "{row}"
+        );
+        assert!(
+            text.contains(
+                "max 1.5 s in the last 5 min; per minute from 12:00 UTC: 1.2 s, 900 ms, 1.5 s"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("warning"), "{text}");
+        assert_eq!(status.warnings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unavailable_iterator_age_is_null_never_zero() {
+        let d = desired();
+        let cases = [
+            (Unavailable::NoData, None),
+            (Unavailable::NotSupported, Some("UnknownOperationException")),
+            (Unavailable::AccessDenied, Some("AccessDenied")),
+            (Unavailable::Throttled, Some("Throttling")),
+            (Unavailable::Unreachable, None),
+            (Unavailable::Error, Some("InternalServiceError")),
+        ];
+        let mut rows = String::new();
+        for (why, code) in cases {
+            let status = Status::new(
+                &d,
+                &observed(),
+                None,
+                None,
+                Some(&Reading::Unavailable {
+                    why,
+                    code: code.map(str::to_string),
+                }),
+            );
+            let json = serde_json::to_value(&status).unwrap();
+            let age = &json["iterator_age"];
+            assert!(age["max_ms"].is_null(), "{age}");
+            assert_eq!(age["points"], serde_json::json!([]));
+            assert_eq!(age["growing"], false);
+            assert_eq!(age["not_available"], serde_json::to_value(why).unwrap());
+            assert_eq!(age["error_code"], serde_json::json!(code));
+            let text = status.render(&d);
+            let row = text
+                .lines()
+                .find(|l| l.contains("IteratorAge"))
+                .expect("the metric's row");
+            assert!(row.contains("not available"), "{row}");
+            assert!(!row.contains(" 0 ms"), "{row}");
+            rows.push_str(row.trim_end());
+            rows.push('\n');
+        }
+        insta::assert_snapshot!("iterator_age_not_available", rows);
+        let json = serde_json::to_value(Unavailable::NotSupported).unwrap();
+        assert_eq!(json, "not_supported");
     }
 }

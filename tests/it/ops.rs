@@ -1,11 +1,11 @@
 //! The operational commands against LocalStack with the real consumer: `put` (one, lines,
-//! load), `objects`, `status`, `smoke`.
+//! load), `objects`, `status` (with the consumer's iterator age from CloudWatch), `smoke`.
 
 use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Deployment, eventually, stderr, stdout};
+use crate::support::{Aws, Deployment, eventually, rt, stderr, stdout};
 
 fn object_keys(d: &Deployment) -> Vec<String> {
     let v = d.json(&["objects"]);
@@ -300,5 +300,79 @@ fn put_lines_streams_while_input_is_open() {
         ),
         (Some(4), Some(3), Some(1)),
         "{summary:#}"
+    );
+}
+
+/// `status` reads the consumer's `IteratorAge` from CloudWatch: "not available" (null, never 0)
+/// while there are no datapoints; once the metric rises minute by minute (put here with
+/// PutMetricData, as Lambda would send it: LocalStack's event source mapping sends none), its
+/// maximum and a warning naming the settings to change.
+#[test]
+fn status_shows_the_iterator_age_and_warns_when_it_grows() {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+
+    let d = Deployment::new("age");
+    d.ok(&["apply"]);
+
+    let status = d.json(&["status"]);
+    let age = &status["iterator_age"];
+    assert_eq!(age["not_available"], "no_data", "{status:#}");
+    assert!(age["max_ms"].is_null(), "{status:#}");
+    assert_eq!(age["points"], serde_json::json!([]), "{status:#}");
+    assert_eq!(status["warnings"], serde_json::json!([]), "{status:#}");
+
+    // Four minutes, each older one lower: 10 s, 70 s, 130 s, 190 s.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let rt = rt();
+    let aws = Aws::new(&rt);
+    rt.block_on(async {
+        let mut put = aws.cloudwatch.put_metric_data().namespace("AWS/Lambda");
+        for (minutes_ago, seconds) in [(4, 10), (3, 70), (2, 130), (1, 190)] {
+            put = put.metric_data(
+                MetricDatum::builder()
+                    .metric_name("IteratorAge")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("FunctionName")
+                            .value(d.function())
+                            .build(),
+                    )
+                    .timestamp(DateTime::from_secs(now - 60 * minutes_ago))
+                    .value(f64::from(seconds * 1000))
+                    .unit(StandardUnit::Milliseconds)
+                    .build(),
+            );
+        }
+        put.send().await.expect("PutMetricData");
+    });
+
+    let status = eventually(
+        "status to read the iterator age",
+        Duration::from_secs(30),
+        || {
+            let status = d.json(&["status"]);
+            status["iterator_age"]["max_ms"].is_u64().then_some(status)
+        },
+    );
+    let age = &status["iterator_age"];
+    assert_eq!(age["max_ms"], 190_000, "{status:#}");
+    assert!(age["not_available"].is_null(), "{status:#}");
+    let points: Vec<u64> = age["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["max_ms"].as_u64().expect("max_ms"))
+        .collect();
+    assert_eq!(points, [10_000, 70_000, 130_000, 190_000], "{status:#}");
+    assert_eq!(age["growing"], true, "{status:#}");
+    let warning = status["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("iterator age grows")
+            && warning.contains("`consumer.parallelization_factor`"),
+        "{status:#}"
     );
 }

@@ -317,6 +317,8 @@ fn requests(service: &str, op: &str, n: &Names) -> Option<Vec<Request>> {
             on("sqs:TagQueue".into(), queue),
         ],
         ("sqs", _) => same("sqs", &queue),
+        // No resource type in the IAM reference: only `*` grants it.
+        ("cloudwatch", "GetMetricData") => vec![on("cloudwatch:GetMetricData".into(), "*".into())],
         _ => return None,
     })
 }
@@ -382,6 +384,7 @@ fn traced_calls(stderr: &str) -> Vec<(String, String)> {
                 "S3" => "s3",
                 "IAM" => "iam",
                 "CloudWatch Logs" => "logs",
+                "CloudWatch" => "cloudwatch",
                 "SQS" => "sqs",
                 "STS" => "sts",
                 other => panic!("unknown service `{other}` in kstream's trace: {l}"),
@@ -795,6 +798,7 @@ fn every_call_of_every_command_is_allowed_by_its_policy() {
         "operate: sqs.ReceiveMessage → sqs:ReceiveMessage",
         "operate: lambda.Invoke → lambda:InvokeFunction",
         "operate: logs.FilterLogEvents → logs:FilterLogEvents",
+        "operate: cloudwatch.GetMetricData → cloudwatch:GetMetricData",
     ] {
         assert!(checked.contains(expected), "never checked: {expected}");
     }

@@ -469,6 +469,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// A tokio runtime for SDK checks inside synchronous tests.
@@ -502,6 +503,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         }
     }
 }
