@@ -23,8 +23,9 @@ const SHARD_READ_BYTES: u64 = 2 * 1024 * 1024;
 /// Memory at which a function has one full vCPU (AWS Lambda documentation).
 const MB_PER_VCPU: u64 = 1_769;
 /// CPU the consumer spends per 100-byte record, in microseconds, as its benchmark measured
-/// (`cargo bench --bench consumer`, README "Consumer benchmark": 185–201 µs, rounded up).
-pub const CPU_US_PER_RECORD: u64 = 200;
+/// (`cargo bench --bench consumer`, README "Consumer benchmark": 94 µs on a quiet machine,
+/// more under load; rounded up).
+pub const CPU_US_PER_RECORD: u64 = 100;
 /// Shards an on-demand stream starts with (4 MiB/s of writes), before it has been observed.
 const ON_DEMAND_INITIAL_SHARDS: u64 = 4;
 
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn the_defaults_are_bound_by_polling() {
         // 2 shards × 1 batch × 100 records per poll = 200/s; CPU at 128 MB would allow
-        // 2 × 72,357 µs/s ÷ 200 µs = 723/s.
+        // 2 × 72,357 µs/s ÷ 100 µs = 1,447/s.
         let c = Capacity::estimate(&desired("", ""), None);
         assert_eq!(c.shards, 2);
         assert_eq!(c.write_records_per_s, 2_000);
@@ -160,7 +161,7 @@ mod tests {
         // 128 MB: 128,000,000 / 1,769 = 72,357 µs of CPU per second per invocation.
         assert_eq!(
             (c.read_records_per_s, c.bound),
-            (2 * 72_357 / 200, Bound::Cpu)
+            (2 * 72_357 / 100, Bound::Cpu)
         );
         assert!(c.warning().unwrap().contains("`consumer.memory_mb`"));
     }
@@ -174,7 +175,7 @@ mod tests {
             ),
             None,
         );
-        // polling 4,000/s; CPU 4 × 289,428 / 200 = 5,788/s; reads 4,096/s.
+        // polling 4,000/s; CPU 4 × 289,428 / 100 = 11,577/s; reads 4,096/s.
         assert_eq!((c.read_records_per_s, c.bound), (4_000, Bound::Polling));
         assert!(c.keeps_up());
         assert_eq!(c.warning(), None);
