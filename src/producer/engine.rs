@@ -205,7 +205,7 @@ impl<S: Source> Engine<S> {
     fn lane_of(&self, entry: &Entry) -> usize {
         self.shards
             .as_ref()
-            .and_then(|m| m.shard_of(&entry.partition_key))
+            .and_then(|m| m.shard_of_hash(entry.hash_key()))
             .unwrap_or(0)
     }
 
