@@ -284,7 +284,8 @@ impl<S: Source + Send> Source for Aggregating<S> {
             }
             match self.inner.next_record() {
                 Poll::Ready(Some(entry)) => {
-                    self.packer.push(self.pulled, entry, now);
+                    // The time of this push: filling an aggregate may take a while.
+                    self.packer.push(self.pulled, entry, Instant::now());
                     self.pulled += 1;
                 }
                 Poll::Ready(None) => {
