@@ -331,8 +331,11 @@ struct Counts {
 }
 
 /// Put every user record of `source`, packed into aggregated records per shard of
-/// `opts.shards` (without a shard map, every record is sent plain); events and the summary
-/// are in user records. See the module docs.
+/// `opts.shards` (without a shard map, every record is sent plain). `Acked`, `Retrying` and
+/// `GaveUp` events name user records (by input position), once per user record; `Sent`
+/// counts the call's Kinesis records. The summary counts user records, with the Kinesis
+/// records in [`Summary::aggregated`]. `opts.rate` would pace Kinesis records, not user
+/// records: callers leave it unset. See the module docs.
 pub async fn put_aggregated<P, S>(
     client: &P,
     source: S,
