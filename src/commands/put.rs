@@ -644,6 +644,34 @@ mod tests {
     }
 
     #[test]
+    fn aggregated_puts_name_their_kinesis_records_too() {
+        let mut s = summary(20000, &[], None);
+        s.aggregated = Some(crate::producer::Aggregated {
+            records: 3,
+            acknowledged: 3,
+            bytes: 2_200_000,
+        });
+        let text = render_summary(&s, "demo");
+        assert!(
+            text.starts_with("kstream: put 20000 of 20000 records"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  aggregated (KPL) into 3 of 3 Kinesis records (2.1 MiB)\n"),
+            "{text}"
+        );
+        let json = summary_json(&s, "demo");
+        assert_eq!(json["aggregated"]["records"], 3);
+        assert_eq!(json["acknowledged"], 20000);
+        // Without `--aggregate` the JSON has no such key.
+        assert!(
+            summary_json(&summary(1, &[], None), "demo")
+                .get("aggregated")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn failures_say_exactly_how_many_records_were_not_written() {
         assert!(check(&summary(10, &[], None), "demo", 10).is_ok());
         let err = check(
