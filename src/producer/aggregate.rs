@@ -7,10 +7,14 @@
 //!   has its own aggregate, sent with an explicit hash key at the start of the shard's range
 //!   and the partition key of its first user record, so Kinesis puts it in that shard.
 //! - **Packing.** An aggregate is closed when the next user record would take its data plus
-//!   the outer partition key past [`MAX_RECORD_BYTES`] (the aggregator's exact size), when it
-//!   has been open for [`AGGREGATE_LINGER`] (a slow `--lines` input is not held back), when
-//!   the aggregates open over all shards hold more than [`MAX_OPEN_BYTES`] (the fullest goes
-//!   first: memory stays bounded with many shards), and when the input ends.
+//!   the outer partition key past [`MAX_RECORD_BYTES`] (the aggregator's exact size), when the
+//!   input pauses and it has been open for [`AGGREGATE_LINGER`] (a slow `--lines` input is
+//!   not held back), when it has been open for [`AGGREGATE_MAX_AGE`] however fast the input
+//!   (a shard whose records are rare), when the aggregates open over all shards hold more than
+//!   [`MAX_OPEN_BYTES`] (the fullest goes first: memory stays bounded with many shards), and
+//!   when the input ends. While the input keeps coming, the engine asks for the next record
+//!   only when a shard has room, often a second later: flushing by time then would send
+//!   nearly empty aggregates, each holding a shard's window for a whole second.
 //! - **Not packed.** A user record too large to fit in an aggregate even alone, or whose hash
 //!   key no open shard covers, is sent as a plain Kinesis record, as the KPL does.
 //! - **Counting.** The engine (`engine`) puts the Kinesis records with its usual batching,
@@ -36,6 +40,10 @@ use crate::interrupt::Stop;
 /// Longest time a user record waits in an open aggregate (the KPL's default
 /// `RecordMaxBufferedTime`).
 pub const AGGREGATE_LINGER: Duration = Duration::from_millis(100);
+
+/// Longest time a user record waits in an open aggregate while the input keeps coming but
+/// its shard's records are rare.
+pub const AGGREGATE_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// Most bytes the open aggregates of all shards hold together before the fullest is closed.
 pub const MAX_OPEN_BYTES: usize = MAX_BATCH_BYTES;
@@ -152,12 +160,18 @@ impl Packer {
         }
     }
 
-    /// Close the aggregates that have been open for the linger time at `now`.
+    /// Close the aggregates that have been open for the linger time at `now` (the input
+    /// paused).
     pub fn flush_due(&mut self, now: Instant) {
+        self.flush_older(now, self.linger);
+    }
+
+    /// Close the aggregates that have been open for `age` or longer at `now`.
+    pub fn flush_older(&mut self, now: Instant, age: Duration) {
         for shard in 0..self.open.len() {
             if self.open[shard]
                 .as_ref()
-                .is_some_and(|o| now.saturating_duration_since(o.since) >= self.linger)
+                .is_some_and(|o| now.saturating_duration_since(o.since) >= age)
             {
                 self.close(shard);
             }
@@ -263,12 +277,15 @@ struct Aggregating<S> {
     /// Kinesis records handed out.
     handed: u64,
     book: Arc<Mutex<Book>>,
+    /// What time it is (a test's clock, else [`Instant::now`]).
+    clock: Box<dyn Fn() -> Instant + Send>,
 }
 
 impl<S: Source + Send> Source for Aggregating<S> {
     fn next_record(&mut self) -> Poll<Option<Entry>> {
-        let now = Instant::now();
-        self.packer.flush_due(now);
+        // While input keeps coming, an aggregate waits to be filled (the engine asks again as
+        // soon as a shard has room): only a shard whose records are rare makes it old.
+        self.packer.flush_older((self.clock)(), AGGREGATE_MAX_AGE);
         loop {
             if let Some(packed) = self.packer.pop() {
                 let users = Users {
@@ -285,14 +302,20 @@ impl<S: Source + Send> Source for Aggregating<S> {
             match self.inner.next_record() {
                 Poll::Ready(Some(entry)) => {
                     // The time of this push: filling an aggregate may take a while.
-                    self.packer.push(self.pulled, entry, Instant::now());
+                    self.packer.push(self.pulled, entry, (self.clock)());
                     self.pulled += 1;
                 }
                 Poll::Ready(None) => {
                     self.inner_done = true;
                     self.packer.flush_all();
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // The input paused: what waited for the linger time goes now.
+                    self.packer.flush_due((self.clock)());
+                    if !self.packer.has_ready() {
+                        return Poll::Pending;
+                    }
+                }
             }
         }
     }
@@ -359,6 +382,7 @@ where
         pulled: 0,
         handed: 0,
         book: Arc::clone(&book),
+        clock: Box::new(Instant::now),
     };
     let mut counts = Counts::default();
     let engine = put_until(client, source, opts, stop, &mut |event| {
@@ -663,6 +687,52 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].users, [1, 2]);
         assert_eq!(p.held_users(), 1);
+    }
+
+    #[test]
+    fn aggregates_wait_for_more_input_while_it_keeps_coming() {
+        let now = Arc::new(Mutex::new(Instant::now()));
+        let clock = Arc::clone(&now);
+        let advance = |by: Duration| *now.lock().unwrap() += by;
+        // Two 100-byte records under "a" fill an aggregate; a third starts the next.
+        let mut two = Aggregator::new();
+        two.push("a", None, vec![0; 100]);
+        two.push("a", None, vec![0; 100]);
+        let max_record = two.encoded_len() + 1;
+        let keys = ["a", "b", "a", "a", "a", "a"];
+        let input: Vec<Entry> = keys.iter().map(|k| Entry::new(*k, vec![0; 100])).collect();
+        let mut source = Aggregating {
+            inner: input.into_iter(),
+            inner_done: false,
+            packer: Packer::with_limits(
+                ShardMap::uniform(2),
+                AGGREGATE_LINGER,
+                max_record,
+                MAX_OPEN_BYTES,
+            ),
+            pulled: 0,
+            handed: 0,
+            book: Arc::new(Mutex::new(Book::default())),
+            clock: Box::new(move || *clock.lock().unwrap()),
+        };
+        let next_users = |source: &mut Aggregating<_>| {
+            let Poll::Ready(Some(entry)) = source.next_record() else {
+                panic!("a record")
+            };
+            users_of(&entry).len()
+        };
+        // Records 0 and 2 fill shard 0's aggregate; record 3 opens the next.
+        assert_eq!(next_users(&mut source), 2);
+        // Longer than the linger time passes before the engine asks again (its shards were
+        // full): the input did not pause, so the open aggregates are filled, not flushed.
+        advance(Duration::from_secs(1));
+        assert_eq!(next_users(&mut source), 2, "records 3 and 4, not 3 alone");
+        // Shard 1's lone record (and record 5) go once they are too old.
+        advance(AGGREGATE_MAX_AGE);
+        assert_eq!(next_users(&mut source), 1);
+        assert_eq!(next_users(&mut source), 1);
+        assert_eq!(source.next_record(), Poll::Ready(None));
+        assert_eq!(lock(&source.book).records.len(), 4);
     }
 
     /// Fails every Kinesis record whose partition key is `doomed` for good, and throttles

@@ -55,7 +55,7 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-pub use aggregate::{AGGREGATE_LINGER, Packed, Packer, put_aggregated};
+pub use aggregate::{AGGREGATE_LINGER, AGGREGATE_MAX_AGE, Packed, Packer, put_aggregated};
 pub use backoff::Backoff;
 use engine::Engine;
 
