@@ -374,6 +374,13 @@ where
         .shards
         .clone()
         .unwrap_or_else(|| ShardMap::new(Vec::new()));
+    // Each aggregate costs thousands of records to make: read ahead two per shard (at least
+    // one call's worth), not the engine's default of several calls, so the first call goes
+    // out at once.
+    let opts = &PutOptions {
+        read_ahead_bytes: Some((2 * shards.len() * MAX_RECORD_BYTES).max(MAX_BATCH_BYTES)),
+        ..opts.clone()
+    };
     let book = Arc::new(Mutex::new(Book::default()));
     let source = Aggregating {
         inner: source,

@@ -138,7 +138,10 @@ impl<S: Source> Engine<S> {
             fresh: Volume::default(),
             lookahead: Volume {
                 records: (MAX_BATCH_RECORDS * batches) as u64,
-                bytes: (MAX_BATCH_BYTES * batches) as u64,
+                bytes: opts
+                    .read_ahead_bytes
+                    .unwrap_or(MAX_BATCH_BYTES * batches)
+                    .max(1) as u64,
             },
             rate: opts.rate.filter(|r| *r > 0.0),
             next_admit: None,

@@ -176,6 +176,9 @@ pub struct PutOptions {
     pub limits: ShardLimits,
     /// Seed of the jitter, for reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// Most bytes of fresh records read ahead of the calls; `None`: as many as the calls in
+    /// flight plus one can hold.
+    pub read_ahead_bytes: Option<usize>,
 }
 
 impl Default for PutOptions {
@@ -191,6 +194,7 @@ impl Default for PutOptions {
             shards: None,
             limits: ShardLimits::KINESIS,
             seed: None,
+            read_ahead_bytes: None,
         }
     }
 }

