@@ -57,6 +57,7 @@ impl PutRecords for StreamWriter {
             .map(|e| {
                 PutRecordsRequestEntry::builder()
                     .partition_key(&e.partition_key)
+                    .set_explicit_hash_key(e.explicit_hash_key.map(|h| h.to_string()))
                     .data(Blob::new(e.data.clone()))
                     .build()
             })

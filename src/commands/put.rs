@@ -21,8 +21,8 @@ use crate::cli::PutArgs;
 use crate::interrupt::{Interrupted, Stop};
 use crate::producer::{
     Entry, Event, GeneratedKey, Generator, LineKey, LineSource, LineStats, LoadError,
-    MAX_RECORD_BYTES, PartitionKeys, PutOptions, ShardMap, Source, Summary, put_all, put_until,
-    validate,
+    MAX_RECORD_BYTES, PartitionKeys, PutOptions, ShardMap, Source, Summary, put_aggregated,
+    put_all, put_until, validate,
 };
 use crate::ui::{self, Progress};
 
@@ -48,6 +48,9 @@ pub struct Lines {
     name: String,
 }
 
+/// How the start of an aggregated put says so.
+const AGGREGATED: &str = ", aggregated (KPL) per shard";
+
 /// Error code counted for lines that could not become records.
 pub const INVALID_LINE: &str = "InvalidLine";
 
@@ -60,6 +63,9 @@ impl Input {
                 "`--partition-key` is empty; a partition key needs 1 to 256 characters".into(),
             )
             .into());
+        }
+        if args.aggregate {
+            refuse_with_aggregate(args)?;
         }
         if let Some(text) = &args.data {
             return single(args, text.clone().into_bytes());
@@ -79,6 +85,28 @@ impl Input {
         )
         .into())
     }
+}
+
+/// What `--aggregate` cannot honour, refused before anything is read or called.
+fn refuse_with_aggregate(args: &PutArgs) -> Result<(), UsageError> {
+    let single = if args.data.is_some() {
+        Some("--data")
+    } else if args.data_file.is_some() {
+        Some("--data-file")
+    } else {
+        None
+    };
+    if let Some(flag) = single {
+        return Err(UsageError(format!(
+            "`--aggregate` packs many records into one; `{flag}` puts a single record\n  hint: leave out `--aggregate`, or put records with `--lines` or `--count`"
+        )));
+    }
+    if args.rate.is_some() {
+        return Err(UsageError(
+            "`--aggregate` cannot honour `--rate`: aggregated records leave as their shard's limits allow, not at a rate of user records\n  hint: leave out `--rate` or `--aggregate`".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn single(args: &PutArgs, data: Vec<u8>) -> Result<Input> {
@@ -196,6 +224,23 @@ pub async fn shard_map(writer: &StreamWriter, progress: &Progress) -> Result<Opt
     }
 }
 
+/// The stream's shard map for `--aggregate`, which cannot group records without it.
+async fn aggregate_shard_map(writer: &StreamWriter) -> Result<ShardMap> {
+    let stream = writer.stream();
+    match writer.open_shards().await {
+        Ok(Some(map)) if !map.is_empty() => Ok(map),
+        Ok(Some(_)) => Err(anyhow!(
+            "stream `{stream}` has no open shard to aggregate records for\n  hint: wait until it is ACTIVE (`kstream status`)"
+        )),
+        Ok(None) => Err(anyhow!(
+            "stream `{stream}` does not exist\n  hint: run `kstream apply` first"
+        )),
+        Err(e) => Err(e.context(
+            "`--aggregate` needs the stream's shards to group records by shard\n  hint: allow `kinesis:ListShards`, or put without `--aggregate`",
+        )),
+    }
+}
+
 /// Run `kstream put`.
 pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
     let input = Input::from_args(args)?;
@@ -214,14 +259,15 @@ pub(crate) async fn run(ctx: &Context, args: &PutArgs) -> Result<()> {
         Input::Lines(lines) => {
             stop.listen("put")
                 .context("failed to listen for SIGINT and SIGTERM")?;
-            let done = put_lines(ctx.output, &writer, lines, opts, &stop).await;
+            let done = put_lines(ctx.output, &writer, lines, opts, args.aggregate, &stop).await;
             interrupted(done, &stop)
         }
         Input::Generate(generator) => {
             stop.listen("put")
                 .context("failed to listen for SIGINT and SIGTERM")?;
             let total = Some(generator.len() as u64);
-            let summary = put_many(&writer, generator, total, &mut opts, &stop).await?;
+            let summary =
+                put_many(&writer, generator, total, &mut opts, args.aggregate, &stop).await?;
             let done = finish(ctx.output, &summary, writer.stream(), opts.max_attempts);
             interrupted(done, &stop)
         }
@@ -244,6 +290,7 @@ async fn put_lines(
     writer: &StreamWriter,
     lines: Lines,
     mut opts: PutOptions,
+    aggregate: bool,
     stop: &Stop,
 ) -> Result<()> {
     let Lines {
@@ -252,10 +299,11 @@ async fn put_lines(
         name,
     } = lines;
     eprintln!(
-        "kstream: putting one record per line of {name} into stream `{}`, as lines arrive",
-        writer.stream()
+        "kstream: putting one record per line of {name} into stream `{}`, as lines arrive{}",
+        writer.stream(),
+        if aggregate { AGGREGATED } else { "" }
     );
-    let mut summary = put_many(writer, source, None, &mut opts, stop).await?;
+    let mut summary = put_many(writer, source, None, &mut opts, aggregate, stop).await?;
     let invalid = stats.invalid();
     if invalid > 0 {
         summary.records += invalid;
@@ -304,24 +352,35 @@ async fn put_one(
 }
 
 /// Many records (`total` of them, when known), paced per shard, with progress on stderr.
-async fn put_many<S: Source>(
+async fn put_many<S: Source + Send>(
     writer: &StreamWriter,
     records: S,
     total: Option<u64>,
     opts: &mut PutOptions,
+    aggregate: bool,
     stop: &Stop,
 ) -> Result<Summary> {
     let progress = Progress::stderr();
-    opts.shards = shard_map(writer, &progress).await?;
+    opts.shards = if aggregate {
+        Some(aggregate_shard_map(writer).await?)
+    } else {
+        shard_map(writer, &progress).await?
+    };
     if let Some(total) = total {
         eprintln!(
-            "kstream: putting {total} record{} into stream `{}`",
+            "kstream: putting {total} record{} into stream `{}`{}",
             if total == 1 { "" } else { "s" },
-            writer.stream()
+            writer.stream(),
+            if aggregate { AGGREGATED } else { "" }
         );
     }
     let mut bar = PutProgress::new(total);
-    let summary = put_until(writer, records, opts, stop, &mut |e| bar.event(&e)).await;
+    let mut observe = |e: Event<'_>| bar.event(&e);
+    let summary = if aggregate {
+        put_aggregated(writer, records, opts, stop, &mut observe).await
+    } else {
+        put_until(writer, records, opts, stop, &mut observe).await
+    };
     bar.finish();
     Ok(summary)
 }
@@ -368,6 +427,15 @@ pub fn render_summary(s: &Summary, stream: &str) -> String {
         s.throttled,
         s.not_written
     ));
+    if let Some(a) = &s.aggregated {
+        out.push_str(&format!(
+            "  aggregated (KPL) into {} of {} Kinesis record{} ({})\n",
+            a.acknowledged,
+            a.records,
+            if a.records == 1 { "" } else { "s" },
+            human_bytes(a.bytes)
+        ));
+    }
     let width = s.per_shard.keys().map(String::len).max().unwrap_or(0);
     for (shard, n) in &s.per_shard {
         out.push_str(&format!("  {shard:<width$}  {n}\n"));
@@ -556,6 +624,7 @@ mod tests {
             aborted: aborted.map(str::to_string),
             stream_not_found: false,
             elapsed: Duration::from_millis(2500),
+            aggregated: None,
         }
     }
 
@@ -572,6 +641,34 @@ mod tests {
         assert_eq!(json["records_per_sec"], 4.0);
         assert_eq!(json["elapsed"], 2.5);
         assert_eq!(json["per_shard"]["shardId-000000000001"], 5);
+    }
+
+    #[test]
+    fn aggregated_puts_name_their_kinesis_records_too() {
+        let mut s = summary(20000, &[], None);
+        s.aggregated = Some(crate::producer::Aggregated {
+            records: 3,
+            acknowledged: 3,
+            bytes: 2_200_000,
+        });
+        let text = render_summary(&s, "demo");
+        assert!(
+            text.starts_with("kstream: put 20000 of 20000 records"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  aggregated (KPL) into 3 of 3 Kinesis records (2.1 MiB)\n"),
+            "{text}"
+        );
+        let json = summary_json(&s, "demo");
+        assert_eq!(json["aggregated"]["records"], 3);
+        assert_eq!(json["acknowledged"], 20000);
+        // Without `--aggregate` the JSON has no such key.
+        assert!(
+            summary_json(&summary(1, &[], None), "demo")
+                .get("aggregated")
+                .is_none()
+        );
     }
 
     #[test]

@@ -138,7 +138,10 @@ impl<S: Source> Engine<S> {
             fresh: Volume::default(),
             lookahead: Volume {
                 records: (MAX_BATCH_RECORDS * batches) as u64,
-                bytes: (MAX_BATCH_BYTES * batches) as u64,
+                bytes: opts
+                    .read_ahead_bytes
+                    .unwrap_or(MAX_BATCH_BYTES * batches)
+                    .max(1) as u64,
             },
             rate: opts.rate.filter(|r| *r > 0.0),
             next_admit: None,
@@ -205,7 +208,7 @@ impl<S: Source> Engine<S> {
     fn lane_of(&self, entry: &Entry) -> usize {
         self.shards
             .as_ref()
-            .and_then(|m| m.shard_of(&entry.partition_key))
+            .and_then(|m| m.shard_of_hash(entry.hash_key()))
             .unwrap_or(0)
     }
 

@@ -33,6 +33,7 @@
 //! [`put_all`] drives the loop (calls in flight, sleeps); `engine` holds the state and
 //! decides, without waiting or I/O.
 
+mod aggregate;
 mod backoff;
 mod engine;
 mod input;
@@ -54,6 +55,7 @@ use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use tokio::time::Instant;
 
+pub use aggregate::{AGGREGATE_LINGER, AGGREGATE_MAX_AGE, Packed, Packer, put_aggregated};
 pub use backoff::Backoff;
 use engine::Engine;
 
@@ -65,8 +67,8 @@ pub use limits::{
 };
 pub use lines::{LineSource, LineStats};
 pub use load::{GeneratedKey, Generator, LoadError, PartitionKeys};
-pub use shard_map::{ShardMap, ShardRange};
-pub use summary::{NOT_SENT, Summary};
+pub use shard_map::{ShardMap, ShardRange, hash_key};
+pub use summary::{Aggregated, NOT_SENT, Summary};
 
 /// Error code of an entry refused because its shard is over its write limit.
 pub const THROTTLED: &str = "ProvisionedThroughputExceededException";
@@ -80,6 +82,8 @@ pub struct Entry {
     pub partition_key: String,
     /// The data blob.
     pub data: Vec<u8>,
+    /// Explicit hash key: when set, it decides the shard instead of the partition key's MD5.
+    pub explicit_hash_key: Option<u128>,
 }
 
 impl Entry {
@@ -88,7 +92,21 @@ impl Entry {
         Entry {
             partition_key: partition_key.into(),
             data: data.into(),
+            explicit_hash_key: None,
         }
+    }
+
+    /// The same record routed by `hash_key` instead of its partition key.
+    pub fn with_explicit_hash_key(mut self, hash_key: u128) -> Entry {
+        self.explicit_hash_key = Some(hash_key);
+        self
+    }
+
+    /// The 128-bit hash key Kinesis routes the record by: its explicit hash key, else the
+    /// MD5 of its partition key.
+    pub fn hash_key(&self) -> u128 {
+        self.explicit_hash_key
+            .unwrap_or_else(|| shard_map::hash_key(&self.partition_key))
     }
 
     /// Bytes the record counts for against Kinesis limits: data plus partition key.
@@ -158,6 +176,9 @@ pub struct PutOptions {
     pub limits: ShardLimits,
     /// Seed of the jitter, for reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// Most bytes of fresh records read ahead of the calls; `None`: as many as the calls in
+    /// flight plus one can hold.
+    pub read_ahead_bytes: Option<usize>,
 }
 
 impl Default for PutOptions {
@@ -173,6 +194,7 @@ impl Default for PutOptions {
             shards: None,
             limits: ShardLimits::KINESIS,
             seed: None,
+            read_ahead_bytes: None,
         }
     }
 }

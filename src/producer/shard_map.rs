@@ -63,7 +63,11 @@ impl ShardMap {
 
     /// Index of the shard whose range holds the partition key's hash key, if any.
     pub fn shard_of(&self, partition_key: &str) -> Option<usize> {
-        let hash = hash_key(partition_key);
+        self.shard_of_hash(hash_key(partition_key))
+    }
+
+    /// Index of the shard whose range holds the 128-bit hash key `hash`, if any.
+    pub fn shard_of_hash(&self, hash: u128) -> Option<usize> {
         let i = self.shards.partition_point(|s| s.start <= hash);
         let i = i.checked_sub(1)?;
         (self.shards[i].end >= hash).then_some(i)

@@ -37,6 +37,22 @@ pub struct Summary {
     /// Time from the first call to the last response.
     #[serde(serialize_with = "seconds")]
     pub elapsed: Duration,
+    /// With `--aggregate`: the Kinesis records the user records were packed into (the other
+    /// counts are in user records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregated: Option<Aggregated>,
+}
+
+/// The Kinesis records of an aggregated put (`kstream put --aggregate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Aggregated {
+    /// Kinesis records made (KPL aggregated records, and user records too large to pack).
+    pub records: u64,
+    /// Of those, written.
+    pub acknowledged: u64,
+    /// Their bytes written (aggregated data and outer partition keys), as the shard limits
+    /// count them.
+    pub bytes: u64,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -59,6 +75,7 @@ impl Summary {
             aborted: None,
             stream_not_found: false,
             elapsed: Duration::ZERO,
+            aggregated: None,
         }
     }
 

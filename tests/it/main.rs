@@ -1,6 +1,7 @@
 //! kstream's integration tests: one binary. `support` starts a real LocalStack on 127.0.0.1
 //! (through `scripts/localstack up`) when a test needs one.
 
+mod aggregate;
 mod cli;
 mod connection;
 mod deploy;

@@ -2,7 +2,8 @@
 //! no network, but Kinesis's routing and write limits. A test-support crate, so it never
 //! ships in the `kstream` library.
 //!
-//! - Each record goes to the shard whose hash key range holds the MD5 of its partition key.
+//! - Each record goes to the shard whose hash key range holds its explicit hash key, or else
+//!   the MD5 of its partition key.
 //! - Each shard accepts at most 1,000 records and 1 MiB (data plus partition keys) in any
 //!   sliding one-second window; the excess entries fail with
 //!   `ProvisionedThroughputExceededException` while the rest of the call succeeds, as AWS does.
@@ -12,7 +13,10 @@
 //!   fails whole with `InvalidArgumentException`, so a benchmark also checks the batching.
 //!
 //! It also keeps the books a benchmark needs: records received, accepted, throttled, and
-//! distinct records accepted (a record accepted twice would be a duplicate).
+//! distinct records accepted (a record accepted twice would be a duplicate). It deaggregates
+//! every KPL aggregated record it accepts (`kstream_contract::kpl`) and counts its user
+//! records too: distinct ones, and those that sit in a shard their own hash key does not
+//! route to (`misrouted`), so an aggregating producer is checked at the user-record level.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
@@ -22,6 +26,8 @@ use md5::{Digest as _, Md5};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tokio::time::Instant;
+
+use kstream_contract::kpl;
 
 use kstream::producer::{
     CallError, Entry, EntryResult, MAX_BATCH_BYTES, MAX_BATCH_RECORDS, PutRecords, ShardLimits,
@@ -70,6 +76,16 @@ pub struct SimStats {
     pub distinct: u64,
     /// Entries written per shard.
     pub per_shard: Vec<u64>,
+    /// User records in the written entries (an aggregated record holds many, a plain one is
+    /// one).
+    pub user_records: u64,
+    /// Distinct user records written (by partition key and data).
+    pub distinct_users: u64,
+    /// Written user records whose own hash key (explicit, else the MD5 of their partition
+    /// key) belongs to another shard than the one their aggregated record went to.
+    pub misrouted: u64,
+    /// Written records that start like an aggregated record but do not decode.
+    pub invalid_aggregates: u64,
 }
 
 /// A simulated PROVISIONED stream; see the module docs.
@@ -86,6 +102,9 @@ struct State {
     bytes: Vec<u64>,
     rng: StdRng,
     seen: HashSet<[u8; 16]>,
+    seen_users: HashSet<[u8; 16]>,
+    /// Accepted aggregated records not yet deaggregated, with their shard.
+    aggregates: Vec<(usize, Entry)>,
     stats: SimStats,
 }
 
@@ -101,6 +120,8 @@ impl Simulator {
                 bytes: vec![0; n],
                 rng: StdRng::seed_from_u64(config.seed),
                 seen: HashSet::new(),
+                seen_users: HashSet::new(),
+                aggregates: Vec::new(),
                 stats: SimStats {
                     per_shard: vec![0; n],
                     ..SimStats::default()
@@ -117,10 +138,12 @@ impl Simulator {
 
     /// What happened so far.
     pub fn stats(&self) -> SimStats {
-        self.state
-            .lock()
-            .map(|s| s.stats.clone())
-            .unwrap_or_default()
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        for (shard, entry) in std::mem::take(&mut state.aggregates) {
+            self.count_users(state, &entry, shard);
+        }
+        state.stats.clone()
     }
 
     fn latency(&self) -> Duration {
@@ -138,7 +161,7 @@ impl Simulator {
         entries
             .iter()
             .map(|e| {
-                let shard = self.map.shard_of(&e.partition_key).unwrap_or(0);
+                let shard = self.map.shard_of_hash(e.hash_key()).unwrap_or(0);
                 let (window, bytes) = (&mut state.windows[shard], &mut state.bytes[shard]);
                 while let Some(&(at, b)) = window.front() {
                     if now.duration_since(at) < limits.window {
@@ -163,12 +186,14 @@ impl Simulator {
                 *bytes += size;
                 state.stats.accepted += 1;
                 state.stats.per_shard[shard] += 1;
-                let mut digest = Md5::new();
-                digest.update(e.partition_key.as_bytes());
-                digest.update([0]);
-                digest.update(&e.data);
-                if state.seen.insert(digest.finalize().into()) {
+                if state.seen.insert(record_digest(&e.partition_key, &e.data)) {
                     state.stats.distinct += 1;
+                }
+                if kpl::is_aggregated(&e.data) {
+                    // Deaggregated when the stats are read, not while the call is timed.
+                    state.aggregates.push((shard, e.clone()));
+                } else {
+                    self.count_users(state, e, shard);
                 }
                 EntryResult::Ok {
                     shard_id: self.map.shards()[shard].shard_id.clone(),
@@ -177,6 +202,49 @@ impl Simulator {
             })
             .collect()
     }
+}
+
+impl Simulator {
+    /// Count the user records of a written record that went to shard `shard`.
+    fn count_users(&self, state: &mut State, e: &Entry, shard: usize) {
+        let users = match kpl::decode(&e.data) {
+            Ok(Some(users)) => users,
+            Ok(None) => vec![kpl::UserRecord {
+                partition_key: e.partition_key.clone(),
+                explicit_hash_key: e.explicit_hash_key.map(|h| h.to_string()),
+                data: e.data.clone(),
+            }],
+            Err(_) => {
+                state.stats.invalid_aggregates += 1;
+                return;
+            }
+        };
+        for user in users {
+            state.stats.user_records += 1;
+            let hash = match &user.explicit_hash_key {
+                Some(h) => h.parse::<u128>().ok(),
+                None => Some(kstream::producer::hash_key(&user.partition_key)),
+            };
+            if hash.and_then(|h| self.map.shard_of_hash(h)) != Some(shard) {
+                state.stats.misrouted += 1;
+            }
+            if state
+                .seen_users
+                .insert(record_digest(&user.partition_key, &user.data))
+            {
+                state.stats.distinct_users += 1;
+            }
+        }
+    }
+}
+
+/// Identity of a record: its partition key and data.
+fn record_digest(partition_key: &str, data: &[u8]) -> [u8; 16] {
+    let mut digest = Md5::new();
+    digest.update(partition_key.as_bytes());
+    digest.update([0]);
+    digest.update(data);
+    digest.finalize().into()
 }
 
 fn invalid(message: String) -> CallError {
@@ -278,6 +346,52 @@ mod tests {
         let results = sim.put_records(&entries).await.unwrap();
         // 8 + 1 bytes fit; another 1 + 1 would make 11.
         assert_eq!(ok(&results), 1);
+    }
+
+    #[tokio::test]
+    async fn explicit_hash_keys_route_and_share_the_shard_limits() {
+        let sim = sim(3, 1 << 20);
+        // "a" hashes to shard 0; an explicit hash key at the top of the range sends it to 1.
+        let top = Entry::new("a", "x").with_explicit_hash_key(u128::MAX);
+        let entries: Vec<Entry> = (0..4)
+            .map(|i| top.clone().with_explicit_hash_key(u128::MAX - i))
+            .collect();
+        let results = sim.put_records(&entries).await.unwrap();
+        assert_eq!(
+            ok(&results),
+            3,
+            "shard 1's record limit applies by explicit hash key"
+        );
+        assert!(
+            matches!(&results[0], EntryResult::Ok { shard_id, .. } if shard_id == "shardId-000000000001")
+        );
+        let stats = sim.stats();
+        assert_eq!(stats.per_shard, vec![0, 3]);
+        // Plain records routed by explicit hash key are where their own hash key says.
+        assert_eq!((stats.user_records, stats.misrouted), (3, 0));
+    }
+
+    #[tokio::test]
+    async fn aggregated_records_count_one_against_the_limits_and_are_deaggregated() {
+        let sim = sim(2, 1 << 20);
+        let mut agg = kpl::Aggregator::new();
+        for i in 0..5 {
+            agg.push("a", None, format!("u{i}").into_bytes());
+        }
+        agg.push("b", None, b"elsewhere".to_vec());
+        let packed = Entry::new("a", agg.finish()).with_explicit_hash_key(0);
+        let results = sim
+            .put_records(&[packed.clone(), Entry::new("a", "1")])
+            .await
+            .unwrap();
+        assert_eq!(ok(&results), 2, "six user records count as one record");
+        let stats = sim.stats();
+        assert_eq!(stats.user_records, 7);
+        assert_eq!(stats.distinct_users, 7);
+        // "b" hashes to shard 1, but its aggregated record went to shard 0.
+        assert_eq!(stats.misrouted, 1);
+        let third = sim.put_records(&[packed]).await.unwrap();
+        assert_eq!(ok(&third), 0, "the third record of the window is throttled");
     }
 
     #[tokio::test]
