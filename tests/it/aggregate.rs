@@ -13,7 +13,7 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 
 use crate::support::{
-    Aws, command, endpoint, kstream_in, localstack, repo, rt, stderr, stdout, suffix,
+    Aws, command, endpoint, finish_within, kstream_in, localstack, repo, rt, stderr, suffix,
 };
 
 #[test]
@@ -114,31 +114,13 @@ impl Stream {
         let config = self.dir.path().join("deploy.toml");
         let mut all = vec!["--config", config.to_str().expect("utf-8 path"), "--json"];
         all.extend_from_slice(args);
-        let mut child = command(self.dir.path(), &all)
+        let child = command(self.dir.path(), &all)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kstream");
-        let started = Instant::now();
-        while child.try_wait().expect("wait for kstream").is_none() {
-            if started.elapsed() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("kstream output");
-                panic!(
-                    "kstream {args:?} did not finish within {deadline:?}:\n{}",
-                    stderr(&out)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let out = child.wait_with_output().expect("kstream output");
-        assert!(
-            out.status.success(),
-            "kstream {args:?} failed:\n{}\n{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        let out = finish_within(child, deadline, args);
         serde_json::from_slice(&out.stdout).expect("put --json")
     }
 

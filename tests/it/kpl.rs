@@ -6,7 +6,6 @@
 //!   record that only starts like one, put in one PutRecords call onto one shard, come out as
 //!   one exact object per user record (and one per plain record).
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use kstream_contract::KeyRule;
 use kstream_contract::kpl::{self, UserRecord};
 use serde_json::{Value, json};
 
-use crate::support::{Aws, Deployment, eventually, repo, rt, stdout};
+use crate::support::{Aws, Deployment, eventually, objects_with_metadata, repo, rt, stdout};
 
 /// A record as `scripts/kpl_agg.py` reads and writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,44 +171,6 @@ enum Want {
     },
 }
 
-/// Every object in the bucket: key → (metadata, bytes).
-fn objects(
-    aws: &Aws,
-    rt: &tokio::runtime::Runtime,
-    bucket: &str,
-) -> BTreeMap<String, (BTreeMap<String, String>, Vec<u8>)> {
-    rt.block_on(async {
-        let mut all = BTreeMap::new();
-        let Ok(list) = aws.s3.list_objects_v2().bucket(bucket).send().await else {
-            return all;
-        };
-        for o in list.contents() {
-            let key = o.key().expect("key").to_string();
-            let got = aws
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get object");
-            let metadata = got
-                .metadata()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default();
-            let bytes = got
-                .body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec();
-            all.insert(key, (metadata, bytes));
-        }
-        all
-    })
-}
-
 #[test]
 fn aggregated_and_plain_records_in_one_batch_become_one_exact_object_per_user_record() {
     let mut d = Deployment::new("kpl");
@@ -294,7 +255,7 @@ fn aggregated_and_plain_records_in_one_batch_become_one_exact_object_per_user_re
         "every user record and plain record to become an object",
         Duration::from_secs(90),
         || {
-            let found = objects(&aws, &rt, &d.bucket());
+            let found = objects_with_metadata(&aws, &rt, &d.bucket());
             (found.len() >= want.len()).then_some(found)
         },
     );

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use crate::support::{Aws, Deployment, eventually, rt, stdout};
+use crate::support::{Aws, Deployment, eventually, objects_with_metadata, rt, stdout};
 
 /// Partition keys that are hard to turn into flat S3 keys.
 fn hard_records() -> Vec<(String, Vec<u8>)> {
@@ -81,37 +81,13 @@ fn objects(
     rt: &tokio::runtime::Runtime,
     bucket: &str,
 ) -> BTreeMap<String, (String, Vec<u8>)> {
-    rt.block_on(async {
-        let mut all = BTreeMap::new();
-        let Ok(list) = aws.s3.list_objects_v2().bucket(bucket).send().await else {
-            return all;
-        };
-        for o in list.contents() {
-            let key = o.key().expect("key").to_string();
-            let got = aws
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get object");
-            let seq = got
-                .metadata()
-                .and_then(|m| m.get("sequence-number"))
-                .cloned()
-                .unwrap_or_default();
-            let bytes = got
-                .body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec();
-            all.insert(key, (seq, bytes));
-        }
-        all
-    })
+    objects_with_metadata(aws, rt, bucket)
+        .into_iter()
+        .map(|(key, (metadata, bytes))| {
+            let seq = metadata.get("sequence-number").cloned().unwrap_or_default();
+            (key, (seq, bytes))
+        })
+        .collect()
 }
 
 /// Wait until the bucket holds exactly the records put (by sequence number), then check them.

@@ -2,10 +2,11 @@
 //! it is not running), one uniquely named deployment per test, the real `kstream` binary, and
 //! SDK clients to check what exists.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -227,33 +228,13 @@ impl Deployment {
 
     /// Like `ok`, but kill kstream and fail the test if it has not finished within `deadline`.
     pub fn ok_within(&self, deadline: Duration, args: &[&str]) -> Output {
-        let mut child = self
+        let child = self
             .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kstream");
-        let start = Instant::now();
-        while child.try_wait().expect("wait for kstream").is_none() {
-            if start.elapsed() > deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("kstream output");
-                panic!(
-                    "kstream {args:?} did not finish within {deadline:?}:\n{}",
-                    stderr(&out)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let out = child.wait_with_output().expect("kstream output");
-        assert!(
-            out.status.success(),
-            "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        finish_within(child, deadline, args)
     }
 
     /// `kstream --json <args>`, parsed; asserts success.
@@ -523,4 +504,68 @@ pub fn eventually<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> 
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(2));
     }
+}
+
+/// Every object in the bucket: key → (user metadata, bytes); empty when it cannot be listed.
+pub fn objects_with_metadata(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    bucket: &str,
+) -> BTreeMap<String, (BTreeMap<String, String>, Vec<u8>)> {
+    rt.block_on(async {
+        let mut all = BTreeMap::new();
+        let Ok(list) = aws.s3.list_objects_v2().bucket(bucket).send().await else {
+            return all;
+        };
+        for o in list.contents() {
+            let key = o.key().expect("key").to_string();
+            let got = aws
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get object");
+            let metadata = got
+                .metadata()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            let bytes = got
+                .body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec();
+            all.insert(key, (metadata, bytes));
+        }
+        all
+    })
+}
+
+/// Waits for the kstream `child` (run with `args`, its output piped); kills it and fails the
+/// test if it has not finished within `deadline`, and fails the test if it did not succeed.
+pub fn finish_within(mut child: Child, deadline: Duration, args: &[&str]) -> Output {
+    let start = Instant::now();
+    while child.try_wait().expect("wait for kstream").is_none() {
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("kstream output");
+            panic!(
+                "kstream {args:?} did not finish within {deadline:?}:\n{}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("kstream output");
+    assert!(
+        out.status.success(),
+        "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    out
 }
