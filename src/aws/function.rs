@@ -9,6 +9,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture as LambdaArch, Environment, FunctionCode, Runtime};
 
+use super::conditions::{Condition, function_ready};
 use super::{Wait, errors, poll, retry};
 use crate::config::Architecture;
 use crate::model::{DEPLOYMENT_TAG, HANDLER, ObservedFunction, Owner, RUNTIME};
@@ -267,19 +268,15 @@ pub async fn wait_ready(client: &Client, progress: &Progress, name: &str) -> Res
                 .send()
                 .await
                 .with_context(|| format!("failed to get function `{name}`"))?;
-            let state = c.state().map(|s| s.as_str()).unwrap_or("Pending");
-            let update = c
-                .last_update_status()
-                .map(|s| s.as_str())
-                .unwrap_or("Successful");
-            if state == "Failed" || update == "Failed" {
-                let reason = c
-                    .last_update_status_reason()
-                    .or(c.state_reason())
-                    .unwrap_or("no reason given");
-                bail!("function `{name}` failed: {reason}");
+            match function_ready(
+                c.state().map(|s| s.as_str()),
+                c.last_update_status().map(|s| s.as_str()),
+                c.last_update_status_reason().or(c.state_reason()),
+            ) {
+                Condition::Ready => Ok(Some(())),
+                Condition::Wait => Ok(None),
+                Condition::Failed(reason) => bail!("function `{name}` failed: {reason}"),
             }
-            Ok((state == "Active" && update != "InProgress").then_some(()))
         },
     )
     .await

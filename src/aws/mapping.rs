@@ -9,6 +9,7 @@ use aws_sdk_lambda::types::{
     OnFailure,
 };
 
+use super::conditions::{Condition, mapping_settled};
 use super::{Wait, errors, poll, retry};
 use crate::config::StartingPosition;
 use crate::model::{MappingSettings, ObservedMapping};
@@ -216,13 +217,12 @@ pub async fn wait_settled(client: &Client, progress: &Progress, uuid: &str) -> R
                 .send()
                 .await
                 .with_context(|| format!("failed to get event source mapping `{uuid}`"))?;
-            match out.state() {
-                Some("Enabled" | "Disabled") => Ok(Some(())),
-                Some("Failed") => bail!(
-                    "event source mapping `{uuid}` failed: {}",
-                    out.state_transition_reason().unwrap_or("no reason given")
-                ),
-                _ => Ok(None),
+            match mapping_settled(out.state(), out.state_transition_reason()) {
+                Condition::Ready => Ok(Some(())),
+                Condition::Wait => Ok(None),
+                Condition::Failed(reason) => {
+                    bail!("event source mapping `{uuid}` failed: {reason}")
+                }
             }
         },
     )
@@ -232,9 +232,6 @@ pub async fn wait_settled(client: &Client, progress: &Progress, uuid: &str) -> R
 /// Delete the mapping and wait until it is gone; a missing mapping counts as deleted.
 pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<()> {
     progress.step(&format!("deleting event source mapping `{uuid}`"));
-    let gone = |e: &aws_sdk_lambda::Error| {
-        matches!(e, aws_sdk_lambda::Error::ResourceNotFoundException(_))
-    };
     // A mapping in transition (Creating/Updating) refuses deletion with ResourceInUse: settle first.
     let mut deleting = false;
     match client.get_event_source_mapping().uuid(uuid).send().await {
@@ -249,19 +246,19 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
             tracing::debug!("mapping `{uuid}` did not settle: {e:#}");
             Ok::<(), anyhow::Error>(())
         })?,
+        Err(e) if errors::is_not_found(&e) => return Ok(()),
         Err(e) => {
-            let e = aws_sdk_lambda::Error::from(e);
-            if gone(&e) {
-                return Ok(());
-            }
             return Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"));
         }
     }
-    if !deleting && let Err(e) = client.delete_event_source_mapping().uuid(uuid).send().await {
-        let e = aws_sdk_lambda::Error::from(e);
-        if !gone(&e) {
-            return Err(e)
-                .with_context(|| format!("failed to delete event source mapping `{uuid}`"));
+    if !deleting {
+        match client.delete_event_source_mapping().uuid(uuid).send().await {
+            Ok(_) => {}
+            Err(e) if errors::is_not_found(&e) => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to delete event source mapping `{uuid}`"));
+            }
         }
     }
     poll(
@@ -271,14 +268,9 @@ pub async fn delete(client: &Client, progress: &Progress, uuid: &str) -> Result<
         || async {
             match client.get_event_source_mapping().uuid(uuid).send().await {
                 Ok(_) => Ok(None),
+                Err(e) if errors::is_not_found(&e) => Ok(Some(())),
                 Err(e) => {
-                    let e = aws_sdk_lambda::Error::from(e);
-                    if gone(&e) {
-                        Ok(Some(()))
-                    } else {
-                        Err(e)
-                            .with_context(|| format!("failed to get event source mapping `{uuid}`"))
-                    }
+                    Err(e).with_context(|| format!("failed to get event source mapping `{uuid}`"))
                 }
             }
         },

@@ -2,6 +2,7 @@
 //! bounded waits. The rest of kstream sees only the SDK-free types of `crate::model`.
 
 pub mod bucket;
+mod conditions;
 mod diagnose;
 mod errors;
 pub mod execute;

@@ -1,13 +1,14 @@
 //! The Kinesis data stream: observe, create (PROVISIONED, tagged), reshard in legal steps,
 //! change retention, delete; each followed by a bounded wait for `ACTIVE` or gone.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{
     EncryptionType, ScalingType, StreamDescriptionSummary, StreamMode, StreamModeDetails,
     StreamStatus,
 };
 
+use super::conditions::{Condition, stream_active};
 use super::{Wait, errors, poll};
 use crate::model::{DEPLOYMENT_TAG, ObservedStream, Owner};
 use crate::plan::{Resource, StreamSpec, StreamUpdate};
@@ -240,7 +241,13 @@ pub async fn wait_active(
             let Some(s) = out.stream_description_summary else {
                 return Ok(None);
             };
-            Ok((s.stream_status() == &StreamStatus::Active).then(|| observed(&s, Owner::This)))
+            match stream_active(s.stream_status().as_str()) {
+                Condition::Ready => Ok(Some(observed(&s, Owner::This))),
+                Condition::Wait => Ok(None),
+                Condition::Failed(why) => bail!(
+                    "stream `{name}` will not become ACTIVE: {why}\n  hint: run `kstream apply` again once it is gone"
+                ),
+            }
         },
     )
     .await

@@ -96,11 +96,11 @@ impl Capacity {
     pub fn describe(&self) -> String {
         format!(
             "capacity: the stream takes {} records/s and {} MiB/s ({} shard{}); the consumer reads about {} records/s ({})",
-            super::view::thousands_u64(self.write_records_per_s),
+            super::render::thousands_u64(self.write_records_per_s),
             self.write_bytes_per_s / SHARD_WRITE_BYTES,
             self.shards,
             if self.shards == 1 { "" } else { "s" },
-            super::view::thousands_u64(self.read_records_per_s),
+            super::render::thousands_u64(self.read_records_per_s),
             match self.bound {
                 Bound::Polling => "bound by one poll per second per shard",
                 Bound::Cpu => "bound by the function's CPU at its memory",
@@ -122,8 +122,8 @@ impl Capacity {
         };
         Some(format!(
             "the consumer cannot keep up with the stream at its full write rate ({} of {} records/s): {change}",
-            super::view::thousands_u64(self.read_records_per_s),
-            super::view::thousands_u64(self.write_records_per_s),
+            super::render::thousands_u64(self.read_records_per_s),
+            super::render::thousands_u64(self.write_records_per_s),
         ))
     }
 }

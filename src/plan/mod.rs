@@ -7,6 +7,7 @@
 
 mod capacity;
 mod diff;
+mod render;
 mod steps;
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use super::render::thousands;
 use super::steps::Tags;
-use super::view::thousands;
 use super::*;
 use crate::model::{FAILURE_RETENTION_S, HANDLER, ObservedLogGroup, ObservedQueue, RUNTIME};
 use crate::model::{

@@ -1121,7 +1121,7 @@ fn stopped_kinds(result: anyhow::Result<()>) -> [Vec<Resource>; 3] {
         .downcast_ref::<Stopped>()
         .unwrap_or_else(|| panic!("not a stopped run: {err:#}"));
     assert_eq!(stopped.signal, Signal::Interrupt);
-    let kinds = |items: &[execute::Item]| items.iter().map(|i| i.resource).collect::<Vec<_>>();
+    let kinds = |items: &[execute::run::Item]| items.iter().map(|i| i.resource).collect::<Vec<_>>();
     [
         kinds(&stopped.done),
         kinds(&stopped.unfinished),

@@ -9,9 +9,15 @@ use kstream_contract::env;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{Architecture, Config, OnFailure, StartingPosition};
+use crate::config::{Config, OnFailure};
 use crate::kms::KeyRef;
 use crate::package::Artifact;
+
+mod observed;
+mod policy_doc;
+
+pub use observed::*;
+pub use policy_doc::{merge_policy, same_policy};
 
 /// Tag key that marks a resource as created by a kstream deployment.
 pub const DEPLOYMENT_TAG: &str = "kstream:deployment";
@@ -468,288 +474,9 @@ pub struct MappingSettings {
     pub enabled: bool,
 }
 
-/// A Kinesis stream as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedStream {
-    /// Stream ARN.
-    pub arn: String,
-    /// `CREATING`, `ACTIVE`, `UPDATING`, `DELETING`.
-    pub status: String,
-    /// `PROVISIONED` or `ON_DEMAND`.
-    pub mode: String,
-    /// Number of open shards.
-    pub open_shards: u32,
-    /// Retention period in hours.
-    pub retention_hours: u32,
-    /// The KMS key it is encrypted with (`KeyId` as Kinesis reports it: an alias or a key's
-    /// ARN or ID), or `None` when `EncryptionType` is `NONE`.
-    pub kms_key_id: Option<String>,
-    /// Ownership tag.
-    pub owner: Owner,
-    /// All its tags (empty while it is being deleted).
-    pub tags: BTreeMap<String, String>,
-}
-
-impl ObservedStream {
-    /// Whether it is being deleted (it can then be neither used nor deleted again).
-    pub fn is_deleting(&self) -> bool {
-        self.status == "DELETING"
-    }
-}
-
-/// An S3 bucket as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedBucket {
-    /// Ownership tag.
-    pub owner: Owner,
-    /// All tags (kept when kstream adds its own: PutBucketTagging replaces the set).
-    pub tags: BTreeMap<String, String>,
-    /// All four Block Public Access settings are on.
-    pub public_access_blocked: bool,
-    /// A default encryption rule exists.
-    pub encrypted: bool,
-    /// The bucket policy, if any.
-    pub policy: Option<Value>,
-}
-
-/// The consumer's IAM role as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedRole {
-    /// Role ARN.
-    pub arn: String,
-    /// Ownership tag.
-    pub owner: Owner,
-    /// Trust (assume-role) policy.
-    pub trust_policy: Value,
-    /// kstream's inline policy, if present.
-    pub policy: Option<Value>,
-    /// Its `kstream:region` tag, if any.
-    pub region: Option<String>,
-    /// Policies kstream did not put there (``inline `name` `` / ``managed `arn` ``).
-    pub extra_policies: Vec<String>,
-    /// All its tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// The consumer function as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedFunction {
-    /// Function ARN.
-    pub arn: String,
-    /// Ownership tag.
-    pub owner: Owner,
-    /// Base64 SHA-256 of the deployed zip.
-    pub code_sha256: String,
-    /// Size of the deployed zip in bytes.
-    pub code_size: i64,
-    /// Memory in MB.
-    pub memory_mb: u32,
-    /// Timeout in seconds.
-    pub timeout_s: u32,
-    /// Instruction set.
-    pub architecture: Option<Architecture>,
-    /// Runtime identifier.
-    pub runtime: String,
-    /// Handler.
-    pub handler: String,
-    /// Execution role ARN.
-    pub role_arn: String,
-    /// Environment variables.
-    pub env: BTreeMap<String, String>,
-    /// `Pending`, `Active`, `Failed`, …
-    pub state: String,
-    /// `Successful`, `InProgress`, `Failed`.
-    pub last_update_status: String,
-    /// ISO time of the last change.
-    pub last_modified: String,
-    /// All its tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// An event source mapping as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedMapping {
-    /// Mapping id.
-    pub uuid: String,
-    /// `Creating`, `Enabled`, `Updating`, `Disabled`, …
-    pub state: String,
-    /// Settings kstream manages.
-    pub settings: MappingSettings,
-    /// Where it started reading (immutable after creation).
-    pub starting_position: Option<StartingPosition>,
-    /// How its last poll went (`OK`, `PROBLEM: …`, `No records processed`), if reported.
-    pub last_processing_result: Option<String>,
-    /// Why it is in its state (`User action`, or what disabled it), if reported.
-    pub state_reason: Option<String>,
-}
-
-/// The failure queue as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedQueue {
-    /// Queue URL (what SQS calls take).
-    pub url: String,
-    /// Queue ARN.
-    pub arn: String,
-    /// Ownership tag.
-    pub owner: Owner,
-    /// SQS-managed server-side encryption (or a KMS key) is on.
-    pub encrypted: bool,
-    /// Message retention, in seconds.
-    pub retention_s: u32,
-    /// Messages in it, visible or in flight (approximate, as SQS counts).
-    pub messages: u64,
-    /// All its tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// The function's log group as observed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservedLogGroup {
-    /// Its ARN (tags are read and written by ARN).
-    pub arn: String,
-    /// Ownership tag.
-    pub owner: Owner,
-    /// Retention in days; `None` keeps logs forever.
-    pub retention_days: Option<u32>,
-    /// All its tags.
-    pub tags: BTreeMap<String, String>,
-}
-
-/// Everything that exists for a deployment, observed concurrently before planning.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Observed {
-    /// The stream, when it exists.
-    pub stream: Option<ObservedStream>,
-    /// The bucket, when it exists (and is ours to see).
-    pub bucket: Option<ObservedBucket>,
-    /// The role, when it exists.
-    pub role: Option<ObservedRole>,
-    /// The function, when it exists.
-    pub function: Option<ObservedFunction>,
-    /// Mappings from this function to this stream (more than one is a leftover to clean).
-    pub mappings: Vec<ObservedMapping>,
-    /// Whether the bucket holds any object or version (observed for destroy only).
-    pub bucket_has_objects: Option<bool>,
-    /// The failure queue named after the function, when it exists.
-    pub queue: Option<ObservedQueue>,
-    /// The function's log group, when it exists.
-    pub log_group: Option<ObservedLogGroup>,
-}
-
-/// Normalise an IAM-style policy so that equivalent documents compare equal:
-/// single strings become one-element arrays and arrays of strings are sorted.
-pub fn normalize_policy(policy: &Value) -> Value {
-    fn list(v: &Value) -> Value {
-        match v {
-            Value::String(_) => Value::Array(vec![v.clone()]),
-            Value::Array(items) => {
-                let mut items = items.clone();
-                items.sort_by_key(|a| a.to_string());
-                Value::Array(items)
-            }
-            other => other.clone(),
-        }
-    }
-    let mut policy = policy.clone();
-    let statements = match policy.get_mut("Statement") {
-        Some(Value::Array(s)) => s,
-        Some(single @ Value::Object(_)) => {
-            *single = Value::Array(vec![single.take()]);
-            match single {
-                Value::Array(s) => s,
-                _ => unreachable!("just made an array"),
-            }
-        }
-        _ => return policy,
-    };
-    for st in statements.iter_mut() {
-        let Value::Object(map) = st else { continue };
-        for key in ["Action", "NotAction", "Resource", "NotResource"] {
-            if let Some(v) = map.get_mut(key) {
-                *v = list(v);
-            }
-        }
-        if let Some(Value::Object(principal)) = map.get_mut("Principal") {
-            for v in principal.values_mut() {
-                *v = list(v);
-            }
-        }
-    }
-    policy
-}
-
-/// Whether two policies are equivalent (compared as normalised JSON values, not strings).
-pub fn same_policy(a: &Value, b: &Value) -> bool {
-    normalize_policy(a) == normalize_policy(b)
-}
-
-/// A policy's statements as a list (a single statement may be an object).
-fn statements(policy: &Value) -> Vec<Value> {
-    match policy.get("Statement") {
-        Some(Value::Array(list)) => list.clone(),
-        Some(one @ Value::Object(_)) => vec![one.clone()],
-        _ => Vec::new(),
-    }
-}
-
-/// `ours` with the statements of `existing` whose `Sid` is not one of ours kept before them.
-/// Statements without a `Sid` are never ours.
-pub fn merge_policy(existing: Option<&Value>, ours: &Value) -> Value {
-    let mine = statements(ours);
-    let sid = |s: &Value| s.get("Sid").and_then(Value::as_str).map(str::to_string);
-    let our_sids: Vec<String> = mine.iter().filter_map(sid).collect();
-    let mut merged: Vec<Value> = existing
-        .map(statements)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| sid(s).is_none_or(|id| !our_sids.contains(&id)))
-        .collect();
-    merged.extend(mine);
-    let mut policy = ours.clone();
-    if let Some(id) = existing.and_then(|p| p.get("Id")) {
-        policy["Id"] = id.clone();
-    }
-    policy["Statement"] = Value::Array(merged);
-    policy
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merging_keeps_foreign_statements_and_replaces_ours() {
-        let ours =
-            json!({"Version": "2012-10-17", "Statement": [{"Sid": "Ours", "Effect": "Deny"}]});
-        assert_eq!(merge_policy(None, &ours), ours);
-        let existing = json!({
-            "Version": "2008-10-17",
-            "Id": "theirs",
-            "Statement": [
-                {"Sid": "Audit", "Effect": "Allow"},
-                {"Sid": "Ours", "Effect": "Allow"},
-                {"Effect": "Allow", "Action": "s3:GetObject"}
-            ]
-        });
-        let merged = merge_policy(Some(&existing), &ours);
-        assert_eq!(
-            merged,
-            json!({
-                "Version": "2012-10-17",
-                "Id": "theirs",
-                "Statement": [
-                    {"Sid": "Audit", "Effect": "Allow"},
-                    {"Effect": "Allow", "Action": "s3:GetObject"},
-                    {"Sid": "Ours", "Effect": "Deny"}
-                ]
-            })
-        );
-        // Merging is idempotent: a merged policy merges to itself.
-        assert!(same_policy(&merge_policy(Some(&merged), &ours), &merged));
-        // A single statement given as an object is kept too.
-        let single = json!({"Statement": {"Sid": "Audit", "Effect": "Allow"}});
-        assert_eq!(statements(&merge_policy(Some(&single), &ours)).len(), 2);
-    }
 
     #[test]
     fn owner_from_tags() {
@@ -759,15 +486,6 @@ mod tests {
             Owner::Other("e".into())
         );
         assert_eq!(Owner::from_tags("d", [("other", "d")]), Owner::Untagged);
-    }
-
-    #[test]
-    fn policies_compare_as_values() {
-        let a = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":["b","a"],"Principal":{"Service":"lambda.amazonaws.com"}}]});
-        let b = json!({"Statement":{"Resource":["a","b"],"Action":["s3:PutObject"],"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com"]}},"Version":"2012-10-17"});
-        assert!(same_policy(&a, &b));
-        let c = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":["a","b"]}]});
-        assert!(!same_policy(&a, &c));
     }
 
     #[test]
