@@ -212,6 +212,15 @@ impl StreamEncryption {
             StreamEncryption::Kms { key_id } => Some(key_id),
         }
     }
+
+    /// The stream's KMS key when it is one that IAM policies must grant: any key but the
+    /// AWS-managed `alias/aws/kinesis` (whose key policy already lets every principal of the
+    /// account that may use the stream use it through Kinesis).
+    pub fn customer_key(&self) -> Option<&str> {
+        let key = self.key_id()?;
+        let managed = crate::kms::KeyRef::parse(key).is_ok_and(|k| k.is_aws_managed());
+        (!managed).then_some(key)
+    }
 }
 
 /// `[bucket]`

@@ -1,7 +1,10 @@
 //! KMS key identifiers as Kinesis takes them (`StartStreamEncryption`'s `KeyId`): a key ID, a
 //! key ARN, an alias name (`alias/...`) or an alias ARN. Pure: parsing, the shape check the
-//! config runs, and the comparison the plan makes. No KMS call is made, so an alias and the key
+//! config runs, the comparison the plan makes, and the IAM statement that lets a principal use
+//! a stream's key. No KMS call is made, so an alias and the key
 //! it points to cannot be told apart here (see [`KeyRef::same_as`]).
+
+use serde_json::{Value, json};
 
 /// The AWS-managed key of Kinesis Data Streams, the default `stream.kms_key_id`.
 pub const AWS_MANAGED_KINESIS_KEY: &str = "alias/aws/kinesis";
@@ -155,6 +158,60 @@ fn check_alias(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// One IAM statement allowing `action` (`kms:Decrypt` for a reader, `kms:GenerateDataKey` for
+/// a writer) on the stream's customer-managed key `key`, only for this stream's records
+/// through Kinesis: the encryption context Kinesis passes to KMS is the stream's ARN. A key
+/// given by ID or ARN is the resource itself; a key given by alias is any key of the alias's
+/// account and region that carries the alias (`kms:ResourceAliases`), since an alias ARN
+/// cannot be the resource of a key operation. `place` is `(partition, region, account)` for a
+/// key not given as an ARN. `DescribeKey` carries no encryption context: pass `records =
+/// false` to leave that condition out.
+pub fn stream_key_statement(
+    sid: &str,
+    action: &str,
+    key: &str,
+    stream_arn: &str,
+    place: (&str, &str, &str),
+    records: bool,
+) -> Value {
+    let context = json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn });
+    let (resource, condition) = match KeyRef::parse(key) {
+        Ok(KeyRef::Alias { name, arn }) => {
+            let (p, r, a) = arn.unwrap_or(place);
+            (
+                format!("arn:{p}:kms:{r}:{a}:key/*"),
+                json!({
+                    "StringEquals": context,
+                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": format!("alias/{name}") }
+                }),
+            )
+        }
+        Ok(KeyRef::Key { id, arn }) => {
+            let (p, r, a) = arn.unwrap_or(place);
+            (
+                format!("arn:{p}:kms:{r}:{a}:key/{id}"),
+                json!({ "StringEquals": context }),
+            )
+        }
+        // The config checked the shape; an unparsable key still gets the narrowest grant.
+        Err(_) => (key.to_string(), json!({ "StringEquals": context })),
+    };
+    let mut condition = condition;
+    if !records && let Some(c) = condition.as_object_mut() {
+        c.remove("StringEquals");
+    }
+    let mut statement = json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": [action],
+        "Resource": [resource],
+    });
+    if condition.as_object().is_some_and(|c| !c.is_empty()) {
+        statement["Condition"] = condition;
+    }
+    statement
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Config, OnFailure};
+use crate::kms::stream_key_statement;
 use crate::model::{failure_queue_name, partition_of};
 
 /// A group of commands that share one policy.
@@ -73,6 +74,9 @@ pub struct Scope {
     pub function: String,
     /// Where the mapping sends a batch it gives up on.
     pub on_failure: OnFailure,
+    /// The stream's customer-managed KMS key, which writers and readers must be allowed to use
+    /// (`None` for no encryption or the AWS-managed key).
+    pub stream_key: Option<String>,
 }
 
 impl Scope {
@@ -89,6 +93,7 @@ impl Scope {
             role: config.consumer.role_name.clone(),
             function: config.consumer.function_name.clone(),
             on_failure: config.consumer.on_failure.clone(),
+            stream_key: config.stream.encryption.customer_key().map(str::to_string),
         }
     }
 
@@ -97,6 +102,25 @@ impl Scope {
             "arn:{}:{service}:{}:{}:{resource}",
             self.partition, self.region, self.account
         )
+    }
+
+    /// `action` on the stream's customer-managed key, for this stream's records only; none
+    /// for an unencrypted stream or the AWS-managed key.
+    fn key_statement(&self, sid: &str, action: &str, records: bool) -> Option<Value> {
+        let key = self.stream_key.as_deref()?;
+        let place = (
+            self.partition.as_str(),
+            self.region.as_str(),
+            self.account.as_str(),
+        );
+        Some(stream_key_statement(
+            sid,
+            action,
+            key,
+            &self.stream_arn(),
+            place,
+            records,
+        ))
     }
 
     /// The stream's ARN.
@@ -387,12 +411,14 @@ fn deploy(scope: &Scope) -> Vec<Value> {
             &[scope.own_queue_arn()],
         ),
     ]);
+    // The Kinesis guide: stream administrators of a customer-managed key may describe it.
+    statements.extend(scope.key_statement("DescribeStreamKey", "kms:DescribeKey", false));
     statements
 }
 
 /// `put`, `smoke`.
 fn produce(scope: &Scope) -> Vec<Value> {
-    vec![
+    let mut statements = vec![
         allow(
             "PutRecords",
             &["kinesis:ListShards", "kinesis:PutRecords"],
@@ -405,7 +431,10 @@ fn produce(scope: &Scope) -> Vec<Value> {
             &["s3:GetObject"],
             &[format!("{}/{}*", scope.bucket_arn(), scope.key_prefix)],
         ),
-    ]
+    ];
+    // Kinesis encrypts each PutRecords with a data key it asks KMS for, as the caller.
+    statements.extend(scope.key_statement("EncryptRecords", "kms:GenerateDataKey", true));
+    statements
 }
 
 /// `objects`, `logs`, `status`, `failures`, `redrive`.
@@ -438,6 +467,8 @@ fn operate(scope: &Scope) -> Vec<Value> {
         // the IAM reference: it is granted on `*` or not at all.
         allow("ReadMetrics", &["cloudwatch:GetMetricData"], &["*".into()]),
     ]);
+    // `redrive` reads a failed batch back with GetRecords, which decrypts as the caller.
+    statements.extend(scope.key_statement("DecryptRecords", "kms:Decrypt", true));
     if let Some(queue) = scope.failure_queue_arn() {
         statements.push(allow(
             "HandleFailures",
@@ -620,6 +651,60 @@ mod tests {
             let text = document(&scope, family).to_string();
             assert!(!text.contains("cloudwatch:"), "{family:?}: {text}");
         }
+    }
+
+    /// A customer-managed stream key: `put` may generate data keys and `redrive` decrypt, each
+    /// only for this stream's records; `apply` may describe the key. The AWS-managed key needs
+    /// no grant at all.
+    #[test]
+    fn a_customer_stream_key_is_granted_per_family_for_this_stream_only() {
+        let managed = Scope::new(&config(""), "eu-west-1", "123456789012");
+        assert_eq!(managed.stream_key, None, "alias/aws/kinesis is the default");
+        for family in Family::ALL {
+            assert!(!document(&managed, family).to_string().contains("\"kms:"));
+        }
+        let key = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let scope = Scope {
+            stream_key: Some(key.into()),
+            ..managed
+        };
+        let arn = format!("arn:aws:kms:eu-west-1:123456789012:key/{key}");
+        let context = json!({ "StringEquals": {
+            "kms:EncryptionContext:aws:kinesis:arn": "arn:aws:kinesis:eu-west-1:123456789012:stream/s"
+        }});
+        for (family, sid, action) in [
+            (Family::Produce, "EncryptRecords", "kms:GenerateDataKey"),
+            (Family::Operate, "DecryptRecords", "kms:Decrypt"),
+        ] {
+            let s = statement(&document(&scope, family), sid).clone();
+            assert_eq!(s["Action"], json!([action]), "{sid}");
+            assert_eq!(s["Resource"], json!([arn]), "{sid}");
+            assert_eq!(s["Condition"], context, "{sid}");
+        }
+        let describe = statement(&document(&scope, Family::Deploy), "DescribeStreamKey").clone();
+        assert_eq!(describe["Action"], json!(["kms:DescribeKey"]));
+        assert_eq!(describe["Resource"], json!([arn]));
+        assert!(describe.get("Condition").is_none(), "{describe}");
+        // An alias: any key of the account carrying it.
+        let alias = Scope {
+            stream_key: Some("alias/pipeline".into()),
+            ..scope
+        };
+        let s = statement(&document(&alias, Family::Produce), "EncryptRecords").clone();
+        assert_eq!(
+            s["Resource"],
+            json!(["arn:aws:kms:eu-west-1:123456789012:key/*"])
+        );
+        assert_eq!(
+            s["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"],
+            "alias/pipeline"
+        );
+        let d = statement(&document(&alias, Family::Deploy), "DescribeStreamKey").clone();
+        assert!(d["Condition"].get("StringEquals").is_none(), "{d}");
+        assert_eq!(
+            d["Condition"]["ForAnyValue:StringEquals"]["kms:ResourceAliases"],
+            "alias/pipeline"
+        );
     }
 
     /// A managed policy holds at most 6,144 characters, whitespace not counted: even with

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Config, OnFailure};
-use crate::kms::KeyRef;
+use crate::kms::stream_key_statement;
 use crate::package::Artifact;
 
 mod observed;
@@ -207,9 +207,7 @@ impl Desired {
     /// any key but the AWS-managed `alias/aws/kinesis` (whose key policy already lets every
     /// principal of the account that may read the stream use it through Kinesis).
     pub fn customer_stream_key(&self) -> Option<String> {
-        let key = self.stream.encryption.key_id()?;
-        let managed = KeyRef::parse(key).is_ok_and(|k| k.is_aws_managed());
-        (!managed).then(|| key.to_string())
+        self.stream.encryption.customer_key().map(str::to_string)
     }
 
     /// The consumer role's inline policy for the stream `stream_arn`.
@@ -347,63 +345,21 @@ impl RolePolicy {
                 "Resource": [arn]
             }));
         }
-        let decrypt = self
-            .stream_key
-            .as_deref()
-            .map(|key| decrypt_statement(key, stream_arn, partition, region, account));
+        let decrypt = self.stream_key.as_deref().map(|key| {
+            stream_key_statement(
+                "DecryptStream",
+                "kms:Decrypt",
+                key,
+                stream_arn,
+                (partition, region, account),
+                true,
+            )
+        });
         if let (Some(statement), Some(statements)) = (decrypt, document["Statement"].as_array_mut())
         {
             statements.push(statement);
         }
         document
-    }
-}
-
-/// `kms:Decrypt` on the stream's customer-managed key, only for decrypting this stream's
-/// records through Kinesis (the encryption context Kinesis passes to KMS is the stream's ARN).
-/// A key given by ID or ARN is the resource itself; a key given by alias is any key of the
-/// alias's account and region that carries the alias (`kms:ResourceAliases`), since an alias
-/// ARN cannot be the resource of a key operation.
-fn decrypt_statement(
-    key: &str,
-    stream_arn: &str,
-    partition: &str,
-    region: &str,
-    account: &str,
-) -> Value {
-    let context = json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn });
-    match KeyRef::parse(key) {
-        Ok(KeyRef::Alias { name, arn }) => {
-            let (p, r, a) = arn.unwrap_or((partition, region, account));
-            json!({
-                "Sid": "DecryptStream",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/*")],
-                "Condition": {
-                    "StringEquals": context,
-                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": format!("alias/{name}") }
-                }
-            })
-        }
-        Ok(KeyRef::Key { id, arn }) => {
-            let (p, r, a) = arn.unwrap_or((partition, region, account));
-            json!({
-                "Sid": "DecryptStream",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": [format!("arn:{p}:kms:{r}:{a}:key/{id}")],
-                "Condition": { "StringEquals": context }
-            })
-        }
-        // The config checked the shape; an unparsable key still gets the narrowest grant.
-        Err(_) => json!({
-            "Sid": "DecryptStream",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": [key],
-            "Condition": { "StringEquals": context }
-        }),
     }
 }
 

@@ -484,11 +484,29 @@ fn parliament(dir: &Path, documents: &[(&str, &Value)]) {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run scripts/parliament");
+    // One known false positive: `kms:ResourceAliases` is a condition key of KMS's `key`
+    // resource type (parliament's own IAM database lists it there, and the KMS guide's
+    // "Use aliases to control access" grants Decrypt and GenerateDataKey with it), but
+    // parliament checks conditions against the action's keys only.
+    let findings = stdout(&out);
+    let real: Vec<&str> = findings
+        .lines()
+        .filter(|line| {
+            !["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+                .iter()
+                .any(|action| {
+                    line.starts_with("MEDIUM - Unknown condition for action")
+                        && line.contains(&format!(
+                            "Unknown condition kms:ResourceAliases for action {action} -"
+                        ))
+                })
+        })
+        .collect();
     assert!(
-        out.status.success() && out.stdout.is_empty(),
+        real.is_empty() && (out.status.success() || !findings.is_empty()),
         "parliament has findings ({}):\n{}{}",
         out.status,
-        stdout(&out),
+        real.join("\n"),
         stderr(&out)
     );
 }
@@ -501,19 +519,27 @@ fn parliament(dir: &Path, documents: &[(&str, &Value)]) {
 fn printed_policies_pass_parliament() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut documents = Vec::new();
-    for (variant, on_failure) in [
-        ("own-queue", "queue"),
+    for (variant, on_failure, key) in [
+        ("own-queue", "queue", ""),
         (
             "external-queue",
             "arn:aws:sqs:eu-west-1:210987654321:elsewhere",
+            "",
         ),
-        ("no-queue", "none"),
+        ("no-queue", "none", ""),
+        // A customer-managed stream key, by ID and by alias: the KMS statements too.
+        (
+            "key-id",
+            "queue",
+            "kms_key_id = \"1234abcd-12ab-34cd-56ef-1234567890ab\"\n",
+        ),
+        ("key-alias", "queue", "kms_key_id = \"alias/pipeline\"\n"),
     ] {
         let config = dir.path().join(format!("{variant}.toml"));
         std::fs::write(
             &config,
             format!(
-                "name = \"p\"\nregion = \"eu-west-1\"\n[stream]\nname = \"p-stream\"\n[bucket]\nname = \"p-bucket-1234\"\n[consumer]\non_failure = {on_failure:?}\nkey_prefix = \"events/\"\n"
+                "name = \"p\"\nregion = \"eu-west-1\"\n[stream]\nname = \"p-stream\"\n{key}[bucket]\nname = \"p-bucket-1234\"\n[consumer]\non_failure = {on_failure:?}\nkey_prefix = \"events/\"\n"
             ),
         )
         .expect("write config");
@@ -545,6 +571,20 @@ fn printed_policies_pass_parliament() {
                 .unwrap_or_else(|e| panic!("{family}: not one JSON document ({e})"));
             assert_eq!(plain, by_family[family], "{family}");
             assert_eq!(plain["Version"], "2012-10-17");
+        }
+        if !key.is_empty() {
+            for (family, action) in [
+                ("deploy", "kms:DescribeKey"),
+                ("produce", "kms:GenerateDataKey"),
+                ("operate", "kms:Decrypt"),
+            ] {
+                assert!(
+                    by_family[family]
+                        .to_string()
+                        .contains(&format!("\"{action}\"")),
+                    "{variant}: {family} lacks {action}"
+                );
+            }
         }
         for (family, document) in by_family {
             documents.push((format!("{variant}-{family}"), document));
