@@ -349,3 +349,97 @@ fn aggregated_and_plain_records_in_one_batch_become_one_exact_object_per_user_re
         stdout(&out)
     );
 }
+
+/// End to end with nothing but kstream: `kstream put --aggregate` packs lines per shard, the
+/// real consumer deaggregates them, and each line becomes exactly one object, under its own
+/// partition key and its aggregate's sequence and subsequence numbers, holding exactly its
+/// bytes (non-UTF-8 and 200 KB lines included).
+#[test]
+fn put_aggregate_through_the_consumer_becomes_one_exact_object_per_line() {
+    let d = Deployment::new("kplput");
+    d.ok(&["apply"]);
+    let rt = rt();
+    let aws = Aws::new(&rt);
+
+    let lines: Vec<Vec<u8>> = (0..150u32)
+        .map(|i| {
+            let mut line = vec![0xff, 0x00, (i % 127) as u8 | 0x80];
+            line.extend_from_slice(format!(" line {i} é").as_bytes());
+            if i % 50 == 3 {
+                line.extend(std::iter::repeat_n(b'x', 200_000));
+            }
+            line
+        })
+        .collect();
+    let file = d.dir.path().join("lines.bin");
+    let mut bytes = Vec::new();
+    for line in &lines {
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&file, bytes).expect("write lines");
+    let template = "k/{n} ü?";
+    let summary = d.json(&[
+        "put",
+        "--aggregate",
+        "--lines",
+        file.to_str().expect("utf-8 path"),
+        "--key-template",
+        template,
+    ]);
+    assert_eq!(summary["acknowledged"], lines.len(), "{summary}");
+    assert_eq!(summary["not_written"], 0, "{summary}");
+    let aggregates = summary["aggregated"]["records"]
+        .as_u64()
+        .expect("aggregated records");
+    assert!(
+        aggregates >= 2 && aggregates < lines.len() as u64,
+        "lines were packed into a few Kinesis records: {summary}"
+    );
+
+    let found = eventually(
+        "every line to become an object",
+        Duration::from_secs(120),
+        || {
+            let found = objects_with_metadata(&aws, &rt, &d.bucket());
+            (found.len() >= lines.len()).then_some(found)
+        },
+    );
+    assert_eq!(found.len(), lines.len(), "one object per line, no more");
+    let keys = KeyRule::default();
+    let mut subsequences_per_record: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (n, line) in lines.iter().enumerate() {
+        let partition_key = template.replace("{n}", &n.to_string());
+        let matches: Vec<_> = found
+            .iter()
+            .filter(|(key, (metadata, _))| {
+                let (Some(sequence_number), Some(subsequence)) = (
+                    metadata.get("sequence-number"),
+                    metadata
+                        .get("subsequence-number")
+                        .and_then(|s| s.parse().ok()),
+                ) else {
+                    return false;
+                };
+                keys.is_user_record_key_of(key, &partition_key, sequence_number, subsequence)
+            })
+            .collect();
+        assert_eq!(
+            matches.len(),
+            1,
+            "line {n}: exactly one object under `{partition_key}`"
+        );
+        let (key, (metadata, data)) = matches[0];
+        assert_eq!(data, line, "object `{key}` holds exactly line {n}");
+        *subsequences_per_record
+            .entry(&metadata["sequence-number"])
+            .or_default() += 1;
+    }
+    assert_eq!(
+        subsequences_per_record.len() as u64,
+        aggregates,
+        "the objects come from exactly the Kinesis records put reported"
+    );
+
+    d.ok(&["destroy", "--force", "--yes"]);
+}
