@@ -9,6 +9,7 @@ mod capacity;
 mod diff;
 mod render;
 mod steps;
+mod teardown;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -307,7 +308,7 @@ impl Plan {
 
     /// Plan that removes what this deployment owns, in reverse dependency order.
     pub fn destroy(desired: &Desired, observed: &Observed, opts: DestroyOptions) -> Plan {
-        let steps = diff::destroy(desired, observed, opts);
+        let steps = teardown::destroy(desired, observed, opts);
         Plan {
             deployment: desired.deployment.clone(),
             region: desired.region.clone(),

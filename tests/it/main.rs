@@ -2,6 +2,7 @@
 //! (through `scripts/localstack up`) when a test needs one.
 
 mod aggregate;
+mod architecture;
 mod cli;
 mod connection;
 mod deploy;
