@@ -199,6 +199,8 @@ pub fn last_packaged(root: &Path, arch: Architecture) -> Result<Option<Artifact>
 }
 
 fn workspace(root: &Path, arch: Architecture) -> Result<Artifact> {
+    // Held until the zip is written: the build's output directory is shared by every run.
+    let _lock = lock_workspace(root, arch)?;
     let binary_path = build(root, arch)?;
     let binary = std::fs::read(&binary_path).with_context(|| {
         format!(
@@ -224,6 +226,38 @@ fn workspace(root: &Path, arch: Architecture) -> Result<Artifact> {
         artifact.sha256_base64.get(..12).unwrap_or_default()
     );
     Ok(artifact)
+}
+
+/// Take this workspace's packaging lock for `arch`, waiting (and saying so on stderr) while
+/// another `kstream` builds and packages the same consumer: cargo-lambda replaces its output
+/// directory on every build, so two runs at once (two terminals, or parallel tests) would
+/// otherwise move binaries out from under each other. The operating system releases the lock
+/// when its process ends, however it ends, so a killed run never leaves it behind.
+fn lock_workspace(root: &Path, arch: Architecture) -> Result<std::fs::File> {
+    let dir = root.join("target").join("kstream").join(arch.as_str());
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let path = dir.join("package.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("failed to open the lock file `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => eprintln!(
+            "waiting for another kstream run that is packaging the consumer for {} in this workspace (lock `{}`)",
+            arch.as_str(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("failed to lock `{}`", path.display()));
+        }
+    }
+    file.lock()
+        .with_context(|| format!("failed to lock `{}`", path.display()))?;
+    Ok(file)
 }
 
 /// A zip with the single entry `bootstrap` (mode 0755), identical for identical binaries.
@@ -667,6 +701,33 @@ mod tests {
             format!("{err:#}"),
             "it is built for `x86_64`, but the function's architecture is `arm64`\n  hint: set `consumer.architecture = \"arm64\"` only with a binary built for it, or build for `arm64`"
         );
+    }
+
+    /// A second run waits for the first one's lock and gets it once the first is done.
+    #[test]
+    fn packaging_runs_of_one_workspace_take_turns() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let first = lock_workspace(root.path(), Architecture::X86_64).expect("first lock");
+        // Another architecture has its own lock.
+        drop(lock_workspace(root.path(), Architecture::Arm64).expect("arm64 lock"));
+        let (done, finished) = std::sync::mpsc::channel();
+        let dir = root.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let lock = lock_workspace(&dir, Architecture::X86_64);
+            done.send(()).expect("send");
+            lock.map(drop)
+        });
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "the second run waits while the first holds the lock"
+        );
+        drop(first);
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the second run gets the lock once the first lets go");
+        second.join().expect("thread").expect("second lock");
     }
 
     #[test]

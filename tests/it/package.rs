@@ -161,6 +161,46 @@ fn cargo_lambda_packages_the_consumer_for_x86_64_and_arm64() {
         );
         assert_runs_on_al2023(&inspect(&zip), machine);
     }
+
+    // Three runs at once (three terminals, or this suite's parallel tests) take turns on the
+    // workspace's lock: cargo-lambda moves the binary it built out of the shared target
+    // directory, so without it one run finds the binary gone.
+    let config = config(dir.path(), "x86_64");
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            command(repo(), &["--config"])
+                .arg(&config)
+                .args(["--json", "package"])
+                .env("PATH", &path_var)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn kstream package")
+        })
+        .collect();
+    // Each output is drained by its own thread, so no run blocks on a full pipe.
+    let (sent, outputs) = std::sync::mpsc::channel();
+    for child in runs {
+        let sent = sent.clone();
+        std::thread::spawn(move || sent.send(child.wait_with_output().expect("kstream output")));
+    }
+    let zips: Vec<Vec<u8>> = (0..3)
+        .map(|_| {
+            let out = outputs
+                .recv_timeout(std::time::Duration::from_secs(900))
+                .expect("three concurrent packages finish within 15 minutes");
+            assert!(
+                out.status.success(),
+                "concurrent kstream package:\n{}",
+                stderr(&out)
+            );
+            std::fs::read(zip_path(&out)).expect("read zip")
+        })
+        .collect();
+    assert!(
+        zips.windows(2).all(|w| w[0] == w[1]),
+        "concurrent runs package the same zip"
+    );
 }
 
 /// Without cargo-lambda, kstream builds with plain cargo for the host's architecture. On a
