@@ -176,40 +176,37 @@ pub fn stream_key_statement(
     place: (&str, &str, &str),
     records: bool,
 ) -> Value {
-    let context = json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn });
-    let (resource, condition) = match KeyRef::parse(key) {
+    let mut condition = serde_json::Map::new();
+    if records {
+        condition.insert(
+            "StringEquals".into(),
+            json!({ "kms:EncryptionContext:aws:kinesis:arn": stream_arn }),
+        );
+    }
+    let resource = match KeyRef::parse(key) {
         Ok(KeyRef::Alias { name, arn }) => {
             let (p, r, a) = arn.unwrap_or(place);
-            (
-                format!("arn:{p}:kms:{r}:{a}:key/*"),
-                json!({
-                    "StringEquals": context,
-                    "ForAnyValue:StringEquals": { "kms:ResourceAliases": format!("alias/{name}") }
-                }),
-            )
+            condition.insert(
+                "ForAnyValue:StringEquals".into(),
+                json!({ "kms:ResourceAliases": format!("alias/{name}") }),
+            );
+            format!("arn:{p}:kms:{r}:{a}:key/*")
         }
         Ok(KeyRef::Key { id, arn }) => {
             let (p, r, a) = arn.unwrap_or(place);
-            (
-                format!("arn:{p}:kms:{r}:{a}:key/{id}"),
-                json!({ "StringEquals": context }),
-            )
+            format!("arn:{p}:kms:{r}:{a}:key/{id}")
         }
         // The config checked the shape; an unparsable key still gets the narrowest grant.
-        Err(_) => (key.to_string(), json!({ "StringEquals": context })),
+        Err(_) => key.to_string(),
     };
-    let mut condition = condition;
-    if !records && let Some(c) = condition.as_object_mut() {
-        c.remove("StringEquals");
-    }
     let mut statement = json!({
         "Sid": sid,
         "Effect": "Allow",
         "Action": [action],
         "Resource": [resource],
     });
-    if condition.as_object().is_some_and(|c| !c.is_empty()) {
-        statement["Condition"] = condition;
+    if !condition.is_empty() {
+        statement["Condition"] = Value::Object(condition);
     }
     statement
 }
