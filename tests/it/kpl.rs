@@ -18,7 +18,7 @@ use kstream_contract::KeyRule;
 use kstream_contract::kpl::{self, UserRecord};
 use serde_json::{Value, json};
 
-use crate::support::{Aws, Deployment, eventually, objects_with_metadata, repo, rt, stdout};
+use crate::support::{Aws, Deployment, eventually, exactly_objects, repo, rt, stdout};
 
 /// A record as `scripts/kpl_agg.py` reads and writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,20 +251,8 @@ fn aggregated_and_plain_records_in_one_batch_become_one_exact_object_per_user_re
     }
     assert_eq!(want.len(), 4 + first.len() + second.len());
 
-    let found = eventually(
-        "every user record and plain record to become an object",
-        Duration::from_secs(90),
-        || {
-            let found = objects_with_metadata(&aws, &rt, &d.bucket());
-            (found.len() >= want.len()).then_some(found)
-        },
-    );
-    assert_eq!(
-        found.len(),
-        want.len(),
-        "one object per user record and per plain record: {:#?}",
-        found.keys().collect::<Vec<_>>()
-    );
+    // One object per user record and per plain record.
+    let found = exactly_objects(&aws, &rt, &d.bucket(), want.len(), Duration::from_secs(90));
     let keys = KeyRule::default();
     for want in &want {
         let (what, data, subsequence, sequence_number) = match want {
@@ -397,15 +385,14 @@ fn put_aggregate_through_the_consumer_becomes_one_exact_object_per_line() {
         "lines were packed into a few Kinesis records: {summary}"
     );
 
-    let found = eventually(
-        "every line to become an object",
+    // One object per line.
+    let found = exactly_objects(
+        &aws,
+        &rt,
+        &d.bucket(),
+        lines.len(),
         Duration::from_secs(120),
-        || {
-            let found = objects_with_metadata(&aws, &rt, &d.bucket());
-            (found.len() >= lines.len()).then_some(found)
-        },
     );
-    assert_eq!(found.len(), lines.len(), "one object per line, no more");
     let keys = KeyRule::default();
     let mut subsequences_per_record: std::collections::BTreeMap<&str, usize> = Default::default();
     for (n, line) in lines.iter().enumerate() {

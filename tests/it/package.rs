@@ -189,11 +189,7 @@ fn cargo_lambda_packages_the_consumer_for_x86_64_and_arm64() {
             let out = outputs
                 .recv_timeout(std::time::Duration::from_secs(900))
                 .expect("three concurrent packages finish within 15 minutes");
-            assert!(
-                out.status.success(),
-                "concurrent kstream package:\n{}",
-                stderr(&out)
-            );
+            let out = crate::support::assert_succeeded(out, &["package"]);
             std::fs::read(zip_path(&out)).expect("read zip")
         })
         .collect();

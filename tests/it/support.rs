@@ -215,15 +215,7 @@ impl Deployment {
 
     /// Like `kstream`, asserting success.
     pub fn ok(&self, args: &[&str]) -> Output {
-        let out = self.kstream(args);
-        assert!(
-            out.status.success(),
-            "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        assert_succeeded(self.kstream(args), args)
     }
 
     /// Like `ok`, but kill kstream and fail the test if it has not finished within `deadline`.
@@ -544,6 +536,28 @@ pub fn objects_with_metadata(
     })
 }
 
+/// The bucket's objects (as [`objects_with_metadata`]) once there are at least `count`,
+/// within `deadline`; fails the test unless there are exactly `count`.
+pub fn exactly_objects(
+    aws: &Aws,
+    rt: &tokio::runtime::Runtime,
+    bucket: &str,
+    count: usize,
+    deadline: Duration,
+) -> BTreeMap<String, (BTreeMap<String, String>, Vec<u8>)> {
+    let found = eventually(&format!("{count} objects"), deadline, || {
+        let found = objects_with_metadata(aws, rt, bucket);
+        (found.len() >= count).then_some(found)
+    });
+    assert_eq!(
+        found.len(),
+        count,
+        "one object per record, no more: {:#?}",
+        found.keys().collect::<Vec<_>>()
+    );
+    found
+}
+
 /// Waits for the kstream `child` (run with `args`, its output piped); kills it and fails the
 /// test if it has not finished within `deadline`, and fails the test if it did not succeed.
 pub fn finish_within(mut child: Child, deadline: Duration, args: &[&str]) -> Output {
@@ -559,7 +573,11 @@ pub fn finish_within(mut child: Child, deadline: Duration, args: &[&str]) -> Out
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = child.wait_with_output().expect("kstream output");
+    assert_succeeded(child.wait_with_output().expect("kstream output"), args)
+}
+
+/// `out` of `kstream args`, failing the test with its stdout and stderr unless it succeeded.
+pub fn assert_succeeded(out: Output, args: &[&str]) -> Output {
     assert!(
         out.status.success(),
         "kstream {args:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
